@@ -1,0 +1,28 @@
+"""Shared fixtures for the orchestrator tests."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE_INVENTORY = REPO / "inventory" / "example"
+
+VALID_SITE: dict[str, Any] = {
+    "port_block": 2,
+    "domains": {"primary": "app.example.test", "aliases": ["www.app.example.test"]},
+    "components": {
+        "frontend": {"runtime": "node", "port": 3120, "command": "node server.js"},
+        "api": {"runtime": "python", "port": 4020, "command": ".venv/bin/python api.py"},
+    },
+    "tls": {"enabled": True, "email": "ops@example.test"},
+}
+
+
+@pytest.fixture
+def site() -> dict[str, Any]:
+    """A valid site entry that each test may change."""
+    return copy.deepcopy(VALID_SITE)
