@@ -24,11 +24,21 @@ log() { printf '[images] %s\n' "$*" >&2; }
 ROOTFS=
 trap '[ -z "$ROOTFS" ] || rm -rf "$ROOTFS" "$ROOTFS.log"' EXIT
 
-inputs_hash() {
-  # Everything that changes what ends up in the images.
-  { cat "$HERE/images.sh" "$HERE/Dockerfile.base" "$HERE/Dockerfile.baked" "$HERE/baked.packages"
+# Bump when build_base changes what the base image holds.
+BASE_RECIPE=1
+
+base_hash() {
+  # Everything that changes the base image.
+  { echo "$BASE_RECIPE $SUITE $MIRROR $BASE_INCLUDE"
+    cat "$HERE/Dockerfile.base"
     cat /etc/apt/sources.list.d/debian.sources /etc/apt/apt.conf.d/99* 2>/dev/null || true
   } | sha256sum | cut -c1-16
+}
+
+baked_hash() {
+  # The base, plus what the baked layer adds: a new package list does not
+  # repeat the debootstrap.
+  { base_hash; cat "$HERE/Dockerfile.baked" "$HERE/baked.packages"; } | sha256sum | cut -c1-16
 }
 
 label_of() { "$DOCKER" image inspect -f '{{ index .Config.Labels "siteops.inputs" }}' "$1" 2>/dev/null || true; }
@@ -83,18 +93,19 @@ build_baked() {
 }
 
 main() {
-  local hash
-  hash=$(inputs_hash)
-  if [ "$(label_of "$IMAGE")" = "$hash" ]; then
-    log "$IMAGE is up to date ($hash)"
+  local base baked
+  base=$(base_hash)
+  baked=$(baked_hash)
+  if [ "$(label_of "$IMAGE")" = "$baked" ]; then
+    log "$IMAGE is up to date ($baked)"
     return 0
   fi
-  if [ "$(label_of "$BASE_IMAGE")" != "$hash" ]; then
-    build_base "$hash"
+  if [ "$(label_of "$BASE_IMAGE")" != "$base" ]; then
+    build_base "$base"
   fi
-  build_baked "$hash"
+  build_baked "$baked"
   "$DOCKER" image prune -f >/dev/null
-  log "built $IMAGE ($hash)"
+  log "built $IMAGE ($baked)"
 }
 
 main "$@"
