@@ -126,7 +126,7 @@ SITE_RULES: list[tuple[str, Any, str, str]] = [
     ("tls.email", _DELETE, "tls", "email is required when tls is enabled"),
     ("tls.email", "not-an-address", "tls.email", "should match pattern"),
     ("tls.ca_directory", "not a url", "tls.ca_directory", "valid URL"),
-    ("status", "running", "status", "'pending', 'active' or 'failed'"),
+    ("status", "running", "status", "'pending', 'active', 'failed' or 'removing'"),
 ]
 
 
@@ -198,3 +198,83 @@ def test_defaults_match_the_documented_role_defaults() -> None:
 def test_a_dumped_registry_validates_to_the_same_model() -> None:
     parsed = HostSites.model_validate(host(app=copy.deepcopy(VALID_SITE)))
     assert HostSites.model_validate(parsed.to_yaml_data()) == parsed
+
+
+def test_removing_is_a_status_a_removal_in_progress_can_have(site: dict[str, Any]) -> None:
+    site["status"] = "removing"
+    assert parse_host_sites(host(app=site), "sites.yml").sites["app"].status == "removing"
+
+
+def archived_entry(**changes: Any) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "site": copy.deepcopy(VALID_SITE),
+        "archived_at": "2025-10-09T12:17:25Z",
+        "backup": "/var/backups/siteops/old/20251009T121725Z",
+    }
+    entry.update(changes)
+    return entry
+
+
+def test_archived_sites_keep_their_record_time_and_backup(site: dict[str, Any]) -> None:
+    data = {**host(app=site), "siteops_archived_sites": {"old": archived_entry()}}
+    parsed = parse_host_sites(data, "sites.yml")
+    old = parsed.archived["old"]
+    assert (old.archived_at, old.backup) == (
+        "2025-10-09T12:17:25Z",
+        "/var/backups/siteops/old/20251009T121725Z",
+    )
+    assert old.site.domains.primary == "app.example.test"
+    assert HostSites.model_validate(parsed.to_yaml_data()) == parsed
+
+
+def test_archived_sites_hold_no_block_or_domain(site: dict[str, Any]) -> None:
+    # The archived record has the same block and domains as the active site.
+    data = {**host(app=site), "siteops_archived_sites": {"old": archived_entry()}}
+    assert list(parse_host_sites(data, "sites.yml").archived) == ["old"]
+
+
+def test_a_registry_without_an_archive_section_has_none(site: dict[str, Any]) -> None:
+    assert parse_host_sites(host(app=site), "sites.yml").archived == {}
+
+
+ARCHIVE_RULES: list[tuple[dict[str, Any], str, str]] = [
+    # (changes to the archived entry, field named in the error, rule named in the error)
+    ({"archived_at": "2025-10-09 12:17"}, "archived_at", "ISO 8601 time in UTC"),
+    ({"archived_at": "2025-10-09T12:17:25+02:00"}, "archived_at", "ISO 8601 time in UTC"),
+    ({"archived_at": "yesterday"}, "archived_at", "ISO 8601 time in UTC"),
+    ({"backup": "backups/old.tar"}, "backup", "should match pattern"),
+    ({"backup": ""}, "backup", "should match pattern"),
+    ({"password": "x"}, "password", "unknown field"),
+    ({"site": {"port_block": 0}}, "site.domains", "required field is missing"),
+]
+
+
+@pytest.mark.parametrize(("changes", "field", "rule"), ARCHIVE_RULES)
+def test_each_archive_rule_is_enforced_with_field_and_rule(
+    changes: dict[str, Any], field: str, rule: str
+) -> None:
+    problems = problems_of({"siteops_archived_sites": {"old": archived_entry(**changes)}})
+    where = f"siteops_archived_sites.old.{field}"
+    assert any(p.startswith(f"{where}: ") and rule in p for p in problems), problems
+
+
+def test_a_name_is_either_active_or_archived(site: dict[str, Any]) -> None:
+    data = {**host(app=site), "siteops_archived_sites": {"app": archived_entry()}}
+    assert problems_of(data) == [
+        "siteops_archived_sites: site 'app' is both active and archived; a name belongs to one "
+        "site (drop the archived entry or rename the active site)"
+    ]
+
+
+def test_archived_names_follow_the_site_name_rules() -> None:
+    problems = problems_of({"siteops_archived_sites": {"Old_Site": archived_entry()}})
+    assert problems[0].startswith("siteops_archived_sites.Old_Site (name): site name")
+
+
+def test_a_missing_tls_section_is_reported_at_tls_with_the_other_problems() -> None:
+    problems = problems_of(host(app={"port_block": 0}))
+    assert problems == [
+        "siteops_sites.app.domains: required field is missing",
+        "siteops_sites.app.components: required field is missing",
+        "siteops_sites.app.tls: email is required when tls is enabled (the CA's contact address)",
+    ]

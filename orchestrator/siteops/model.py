@@ -9,6 +9,7 @@ the defaults the roles apply when a field is left out.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
@@ -18,6 +19,7 @@ from pydantic import (
     ConfigDict,
     Field,
     HttpUrl,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -100,9 +102,14 @@ class Runtime(StrEnum):
 
 
 class SiteStatus(StrEnum):
+    """Where a site stands; the CLI sets it, the roles only check it."""
+
     PENDING = "pending"
     ACTIVE = "active"
     FAILED = "failed"
+    # A removal has started but not finished; running the removal again
+    # continues it (every step of a removal is safe to repeat).
+    REMOVING = "removing"
 
 
 class Domains(_Strict):
@@ -212,7 +219,10 @@ class Site(_Strict):
     description: str = Field(default="", max_length=200, description="Free text for the registry.")
     status: SiteStatus = Field(
         default=SiteStatus.PENDING,
-        description="pending until its first successful run, then active; failed after an error.",
+        description=(
+            "pending until its first successful run, then active; failed after an error; "
+            "removing while a removal is in progress (run the removal again to finish it)."
+        ),
     )
     port_block: int = Field(
         ge=0, le=MAX_BLOCK, description="Index k of the site's port block (see ports.py)."
@@ -225,7 +235,9 @@ class Site(_Strict):
     database: Database = Field(default_factory=Database)
     cache: Cache = Field(default_factory=Cache)
     limits: Limits = Field(default_factory=Limits)
-    tls: Tls = Field(default_factory=Tls)
+    # A dict, not Tls(): validated as the field (so a missing email is reported at
+    # "tls") instead of failing inside the factory, which hides every other problem.
+    tls: Tls = Field(default_factory=lambda: {"enabled": True})  # type: ignore[assignment]
 
     @field_validator("components")
     @classmethod
@@ -258,12 +270,57 @@ class Site(_Strict):
         return self
 
 
+def _check_utc_timestamp(value: str) -> str:
+    try:
+        offset = datetime.fromisoformat(value).utcoffset()
+    except ValueError:
+        offset = None
+    if offset is None or offset.total_seconds() != 0:
+        raise ValueError(
+            f"timestamp {value!r} must be an ISO 8601 time in UTC, like 2025-10-09T12:17:25Z"
+        )
+    return value
+
+
+UtcTimestamp = Annotated[
+    str,
+    AfterValidator(_check_utc_timestamp),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+
+
+class ArchivedSite(_Strict):
+    """A removed site, kept on record with the backup taken just before removal.
+
+    An archived site holds no port block, domain, user, unit or database any
+    more: its former record is kept only to tell what it was and to restore it.
+    """
+
+    site: Site = Field(description="The site's record as it was when it was removed.")
+    archived_at: UtcTimestamp = Field(
+        description="When the removal finished (ISO 8601, UTC), e.g. 2025-10-09T12:17:25Z."
+    )
+    backup: str = Field(
+        pattern=r"^/.+$",
+        max_length=4096,
+        description="Absolute path, on the host, of the final backup taken before removal.",
+    )
+
+
 class HostSites(_Strict):
     """The content of a host's ``sites.yml``: every site of that host, keyed by name."""
 
     siteops_sites: dict[SiteName, Site] = Field(
         default_factory=dict,
         description="The host's sites keyed by site name.",
+        json_schema_extra={"additionalProperties": False},
+    )
+
+    siteops_archived_sites: dict[SiteName, ArchivedSite] = Field(
+        default_factory=dict,
+        description=(
+            "Removed sites keyed by their former name; they hold no port block or domain."
+        ),
         json_schema_extra={"additionalProperties": False},
     )
 
@@ -288,9 +345,28 @@ class HostSites(_Strict):
                     )
         return sites
 
+    @field_validator("siteops_archived_sites")
+    @classmethod
+    def _archived_names_are_free(
+        cls, archived: dict[str, ArchivedSite], info: ValidationInfo
+    ) -> dict[str, ArchivedSite]:
+        # A name means one site: `restore shop` or `remove shop` must not be ambiguous.
+        active = info.data.get("siteops_sites", {})
+        for name in archived:
+            if name in active:
+                raise ValueError(
+                    f"site {name!r} is both active and archived; a name belongs to one site "
+                    "(drop the archived entry or rename the active site)"
+                )
+        return archived
+
     @property
     def sites(self) -> dict[str, Site]:
         return self.siteops_sites
+
+    @property
+    def archived(self) -> dict[str, ArchivedSite]:
+        return self.siteops_archived_sites
 
     def to_yaml_data(self) -> dict[str, Any]:
         """The plain data written to ``sites.yml`` (every field explicit)."""

@@ -56,3 +56,41 @@ def block_ports(block: int) -> list[int]:
 def default_port(block: int, component: str) -> int:
     """The first port of the component's range in the block."""
     return ports_of(block, range_for_component(component))[0]
+
+
+class PortBlocksExhausted(ValueError):  # noqa: N818 (reads as the condition it reports)
+    """No port block is free: every block is held by a site or by a live listener."""
+
+    def __init__(self, held_by_sites: int, held_by_listeners: list[int]) -> None:
+        self.held_by_sites = held_by_sites
+        self.held_by_listeners = held_by_listeners
+        detail = f"{held_by_sites} held by sites"
+        if held_by_listeners:
+            detail += (
+                f", {len(held_by_listeners)} skipped because the host already listens on one "
+                f"of their ports (blocks {', '.join(map(str, held_by_listeners))})"
+            )
+        super().__init__(
+            f"all {MAX_BLOCKS} port blocks (0-{MAX_BLOCK}) are taken ({detail}); "
+            "archive a site you no longer need, or stop the process listening on a "
+            "site port, then try again"
+        )
+
+
+def allocate_block(taken_blocks: set[int], listening_ports: set[int]) -> int:
+    """The lowest block 0..MAX_BLOCK that no site holds and no live listener touches.
+
+    ``taken_blocks`` are the blocks of the host's sites; ``listening_ports`` are
+    the ports the host already listens on (any address), so a new site never
+    gets a port some other process has taken. A block freed by a removed site
+    is reused. Raises :class:`PortBlocksExhausted` when no block is left.
+    """
+    skipped: list[int] = []
+    for block in range(MAX_BLOCKS):
+        if block in taken_blocks:
+            continue
+        if listening_ports.isdisjoint(block_ports(block)):
+            return block
+        skipped.append(block)
+    held_by_sites = len(taken_blocks & set(range(MAX_BLOCKS)))
+    raise PortBlocksExhausted(held_by_sites, skipped)

@@ -1,0 +1,247 @@
+"""A host's ``sites.yml`` as the CLI changes it: under a lock, written atomically.
+
+Every command that changes a host's sites does so inside
+``with Registry(path).locked(purpose=...) as reg:``, so two ``siteops`` runs
+never interleave their read-change-write cycles. The lock is an exclusive
+``flock`` on ``<path>.lock``; the kernel drops it when its holder exits, even
+after a crash or ``kill -9``, so a stale lock cannot block anybody. The lock
+file names its current holder so that the next run can say who it waits for.
+
+``save`` writes a hidden temporary file next to ``sites.yml``, syncs it and
+renames it over the old one: a reader (or Ansible) sees either the old file or
+the new one, never a part of either. The lock file (extension ``.lock``) and
+the temporary files (hidden) are both names that Ansible's ``host_vars``
+loader skips.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import getpass
+import json
+import os
+import socket
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from siteops.errors import SiteModelError, describe
+from siteops.inventory import load_host_sites
+from siteops.model import HostSites
+
+HEADER = """\
+# Written by siteops: the sites of this host (siteops_sites) and the sites
+# removed from it (siteops_archived_sites). Change it with the siteops CLI;
+# siteops rewrites the whole file, so comments and hand edits made while it
+# runs are lost. `siteops validate` checks it; `siteops schema` describes it.
+---
+"""
+LOCK_SUFFIX = ".lock"
+_TEMP_SUFFIX = ".tmp"
+_POLL_SECONDS = 0.05
+
+
+def utc_now() -> str:
+    """The current time as an ISO 8601 UTC timestamp to the second (``...Z``)."""
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class LockHolder:
+    """Who holds a registry lock, as written into the lock file."""
+
+    pid: int
+    user: str
+    hostname: str
+    purpose: str
+    since: str
+
+    @classmethod
+    def me(cls, purpose: str) -> LockHolder:
+        return cls(os.getpid(), _user(), socket.gethostname(), purpose, utc_now())
+
+    def describe(self) -> str:
+        return f"pid {self.pid} ({self.user}@{self.hostname}, {self.purpose!r}) since {self.since}"
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry and no LOGNAME/USER (containers)
+        return f"uid {os.getuid()}"
+
+
+class RegistryLocked(RuntimeError):  # noqa: N818 (reads as the condition it reports)
+    """Another siteops run holds the registry's lock for longer than we may wait."""
+
+    def __init__(self, path: Path, holder: LockHolder | None, waited: float) -> None:
+        self.path = path
+        self.holder = holder
+        who = holder.describe() if holder else "another process (it has not said who yet)"
+        super().__init__(
+            f"{path} is locked by {who}; gave up after waiting {waited:g}s. Wait for that "
+            "run to finish and try again (the lock is released as soon as it exits)."
+        )
+
+
+def _read_holder(lock_path: Path) -> LockHolder | None:
+    try:
+        data = json.loads(lock_path.read_text(encoding="utf-8"))
+        return LockHolder(**data)
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def render(sites: HostSites) -> str:
+    """The exact text ``save`` writes for ``sites``: the header, then stable YAML.
+
+    Sites keep their insertion order (nothing is sorted), every field is
+    explicit, and the same model always gives the same bytes.
+    """
+    body = yaml.safe_dump(
+        sites.to_yaml_data(),
+        sort_keys=False,
+        default_flow_style=False,
+        allow_unicode=True,
+        width=4096,  # never fold a long command or description over lines
+    )
+    return HEADER + body
+
+
+class Registry:
+    """The ``sites.yml`` of one host (see :func:`siteops.inventory.sites_path`)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lock_path = path.with_name(path.name + LOCK_SUFFIX)
+        self._lock_fd: int | None = None
+
+    @property
+    def is_locked(self) -> bool:
+        """Whether this object holds the lock right now."""
+        return self._lock_fd is not None
+
+    @contextlib.contextmanager
+    def locked(self, timeout: float = 30, purpose: str = "siteops") -> Iterator[Registry]:
+        """Hold the registry's exclusive lock for the ``with`` block.
+
+        Waits up to ``timeout`` seconds for another holder to finish, then
+        raises :class:`RegistryLocked` naming that holder. While held, the
+        lock file says who holds it and why (``purpose``, e.g. "add-site shop").
+        """
+        if self._lock_fd is not None:
+            raise RuntimeError(f"{self.path}: this Registry already holds its lock")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            self._acquire(fd, timeout)
+            holder = json.dumps(asdict(LockHolder.me(purpose))) + "\n"
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, holder.encode("utf-8"), 0)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._lock_fd = fd
+        try:
+            self._remove_stale_temp_files()
+            yield self
+        finally:
+            self._lock_fd = None
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)  # nobody holds it any more
+            os.close(fd)  # closing the last descriptor releases the flock
+
+    def _acquire(self, fd: int, timeout: float) -> None:
+        started = time.monotonic()
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                waited = time.monotonic() - started
+                if waited >= timeout:
+                    raise RegistryLocked(
+                        self.path, _read_holder(self.lock_path), round(waited, 1)
+                    ) from None
+                time.sleep(min(_POLL_SECONDS, max(timeout - waited, 0)))
+
+    def _temp_prefix(self) -> str:
+        return f".{self.path.name}."
+
+    def _remove_stale_temp_files(self) -> None:
+        # Only a writer holding the lock creates them, so any left now are
+        # from a run that died between writing and renaming.
+        for stale in self.path.parent.glob(f"{self._temp_prefix()}*{_TEMP_SUFFIX}"):
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
+
+    def load(self) -> HostSites:
+        """The validated sites of the file (an empty registry when it does not exist)."""
+        return load_host_sites(self.path)
+
+    def save(self, sites: HostSites) -> None:
+        """Replace the file with ``sites`` atomically; only while holding the lock.
+
+        The data is validated again first (a model changed in place skips
+        validation). On any error the old file is left as it was.
+        """
+        if self._lock_fd is None:
+            raise RuntimeError(
+                f"{self.path}: save() needs the lock; use `with Registry(path).locked(...)`"
+            )
+        try:
+            checked = HostSites.model_validate(sites.to_yaml_data())
+        except ValidationError as exc:
+            raise SiteModelError(str(self.path), describe(exc)) from None
+        _write_atomically(self.path, render(checked), self._temp_prefix())
+
+
+def _write_atomically(path: Path, text: str, prefix: str) -> None:
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=_TEMP_SUFFIX)
+    temp = Path(temp_name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fchmod(handle.fileno(), mode)
+            os.fsync(handle.fileno())
+        temp.replace(path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+        raise
+    _sync_directory(path.parent)
+
+
+def _sync_directory(directory: Path) -> None:
+    """Make the rename itself durable (the directory entry), not only the data."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def holder_of(path: Path) -> LockHolder | None:
+    """Who holds the lock of the registry at ``path`` right now, if anybody says so."""
+    lock_path = path.with_name(path.name + LOCK_SUFFIX)
+    if not lock_path.exists():
+        return None
+    fd = os.open(lock_path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _read_holder(lock_path)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)

@@ -1,0 +1,460 @@
+"""Run one playbook through ansible-runner: quietly, with progress, a kept log and no secrets left.
+
+Each run gets its own private data directory (mode 0700) that is removed
+afterwards; only Ansible's own output is kept, as ``<log_dir>/<time>-<playbook>.log``
+(mode 0600). Ansible already censors the results of ``no_log`` tasks in that
+output. Extra variables reach ``ansible-playbook`` through a file in the
+private directory (``-e @file``), never through the command line (visible in
+``ps``) or the environment; ansible-runner is told not to write its ``env/``
+files, and events are handled in memory and not written to disk.
+
+Progress: every event ansible-runner reports goes through the pure function
+:func:`apply_event`, and the caller's ``on_progress`` gets the new
+:class:`Progress`. Ctrl-C (or setting the ``cancel`` event) stops the run:
+ansible-runner kills ``ansible-playbook`` and its process group, and the
+result says it was cancelled (exit code 130). Every siteops playbook is safe
+to run again, which is how a cancelled or failed run is finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shlex
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import ansible_runner  # type: ignore[import-untyped]
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_HOST_FAILED = 2
+EXIT_UNREACHABLE = 3
+EXIT_CANCELLED = 130
+
+_TASK_START_EVENTS = frozenset({"playbook_on_task_start", "playbook_on_handler_task_start"})
+# How often (seconds) ansible-runner looks at the cancel flag while Ansible is silent.
+_CANCEL_POLL_SECONDS = 0.5
+_MESSAGE_MAX = 600
+_STDERR_LINES = 5
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a run stands, for a progress line.
+
+    Counts follow Ansible's recap: ``ok`` includes ``changed`` results and
+    failures ignored by ``ignore_errors``. While the run goes on they are
+    counted from events (a failure later rescued by a ``rescue:`` block counts
+    as failed until the end); the final ``playbook_on_stats`` event replaces
+    them with Ansible's own totals. ``tasks_total`` is only known when the
+    caller gives it (Ansible does not announce it), or once the run is over.
+    """
+
+    play: str | None = None
+    task: str | None = None
+    host: str | None = None
+    ok: int = 0
+    changed: int = 0
+    failed: int = 0
+    unreachable: int = 0
+    skipped: int = 0
+    tasks_done: int = 0
+    tasks_total: int | None = None
+    finished: bool = False
+
+
+def _event_data(event: Mapping[str, Any]) -> Mapping[str, Any]:
+    data = event.get("event_data")
+    return data if isinstance(data, Mapping) else {}
+
+
+def _result(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    res = data.get("res")
+    return res if isinstance(res, Mapping) else {}
+
+
+def _task_finished(progress: Progress) -> Progress:
+    if progress.task is None:
+        return progress
+    return replace(progress, task=None, host=None, tasks_done=progress.tasks_done + 1)
+
+
+def _recap_total(data: Mapping[str, Any], key: str) -> int:
+    per_host = data.get(key)
+    if not isinstance(per_host, Mapping):
+        return 0
+    return sum(int(count) for count in per_host.values())
+
+
+def apply_event(progress: Progress, event: Mapping[str, Any]) -> Progress:
+    """The progress after one ansible-runner event (a pure function; unknown events change nothing).
+
+    Per-item events of loops (``runner_item_on_*``) are not counted: the
+    task's own ``runner_on_*`` event that follows them counts once.
+    """
+    kind = event.get("event")
+    data = _event_data(event)
+    host = data.get("host") if isinstance(data.get("host"), str) else progress.host
+    if kind == "playbook_on_play_start":
+        return replace(_task_finished(progress), play=data.get("play") or data.get("name"))
+    if kind in _TASK_START_EVENTS:
+        return replace(_task_finished(progress), task=data.get("task") or data.get("name"))
+    if kind in ("runner_on_start", "runner_item_on_ok", "runner_item_on_failed"):
+        return replace(progress, host=host)
+    if kind == "runner_on_ok":
+        changed = bool(_result(data).get("changed"))
+        return replace(progress, host=host, ok=progress.ok + 1, changed=progress.changed + changed)
+    if kind == "runner_on_failed":
+        if data.get("ignore_errors"):
+            changed = bool(_result(data).get("changed"))
+            return replace(
+                progress, host=host, ok=progress.ok + 1, changed=progress.changed + changed
+            )
+        return replace(progress, host=host, failed=progress.failed + 1)
+    if kind == "runner_on_unreachable":
+        return replace(progress, host=host, unreachable=progress.unreachable + 1)
+    if kind == "runner_on_skipped":
+        return replace(progress, host=host, skipped=progress.skipped + 1)
+    if kind == "playbook_on_stats":
+        done = _task_finished(progress)
+        return replace(
+            done,
+            ok=_recap_total(data, "ok"),
+            changed=_recap_total(data, "changed"),
+            failed=_recap_total(data, "failures"),
+            unreachable=_recap_total(data, "dark"),
+            skipped=_recap_total(data, "skipped"),
+            tasks_total=done.tasks_done if done.tasks_total is None else done.tasks_total,
+            finished=True,
+        )
+    return progress
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One task that failed (or could not reach its host), with Ansible's reason."""
+
+    host: str
+    task: str
+    message: str
+    unreachable: bool = False
+
+    def line(self) -> str:
+        what = "unreachable" if self.unreachable else "failed"
+        return f"{self.host}: {self.task} {what}: {self.message}"
+
+
+def _trim(text: str, limit: int = _MESSAGE_MAX) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _reason(res: Mapping[str, Any]) -> str:
+    if "censored" in res:
+        return "(details hidden: the task uses no_log)"
+    parts: list[str] = []
+    msg = res.get("msg")
+    if isinstance(msg, str) and msg.strip():
+        parts.append(msg.strip())
+    stderr = res.get("stderr")
+    if isinstance(stderr, str) and stderr.strip():
+        parts.append("stderr: " + " / ".join(stderr.strip().splitlines()[-_STDERR_LINES:]))
+    items = res.get("results")
+    if isinstance(items, list):
+        for item in items:
+            if isinstance(item, Mapping) and item.get("failed"):
+                label = item.get("item", "?")
+                parts.append(f"item {label}: {_reason(item)}")
+    return _trim("; ".join(parts) or "no message (see the log)")
+
+
+def failure_of(event: Mapping[str, Any]) -> Failure | None:
+    """The failure an event reports, if it is a failure that counts (not ignored)."""
+    kind = event.get("event")
+    if kind not in ("runner_on_failed", "runner_on_unreachable"):
+        return None
+    data = _event_data(event)
+    if kind == "runner_on_failed" and data.get("ignore_errors"):
+        return None
+    return Failure(
+        host=str(data.get("host", "?")),
+        task=str(data.get("task", "?")),
+        message=_reason(_result(data)),
+        unreachable=kind == "runner_on_unreachable",
+    )
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """How a playbook run ended.
+
+    ``stats`` is Ansible's recap by counter and host (``ok``, ``changed``,
+    ``failures``, ``dark`` = unreachable, ``skipped``, ``rescued``,
+    ``ignored``), empty when Ansible stopped before any play (e.g. a syntax
+    error: see the log).
+    """
+
+    rc: int
+    status: str
+    stats: dict[str, dict[str, int]]
+    log_path: Path | None
+    failures: tuple[Failure, ...] = ()
+    cancelled: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        """0 success, 2 a host failed, 3 a host was unreachable, 130 cancelled, 1 other errors.
+
+        Unreachable wins over failed: nothing else can be fixed before the
+        host can be reached.
+        """
+        if self.cancelled:
+            return EXIT_CANCELLED
+        if self.stats.get("dark") or any(f.unreachable for f in self.failures):
+            return EXIT_UNREACHABLE
+        if self.stats.get("failures") or self.failures:
+            return EXIT_HOST_FAILED
+        if self.rc == 0 and self.status == "successful":
+            return EXIT_OK
+        return EXIT_ERROR
+
+    def failure_summary(self) -> list[str]:
+        """One line per failed or unreachable task: ``host: task failed: reason``."""
+        return [failure.line() for failure in self.failures]
+
+    def next_step(self) -> str:
+        """What the person should do now, for the CLI to print under the summary."""
+        log = f" Full log: {self.log_path}." if self.log_path else ""
+        code = self.exit_code
+        if code == EXIT_OK:
+            return "Nothing to do." + log
+        if code == EXIT_CANCELLED:
+            return (
+                "The run was cancelled; the host may be half-way through a change. "
+                "Run the same command again to finish it." + log
+            )
+        if code == EXIT_UNREACHABLE:
+            return (
+                "Ansible could not reach the host: check its address, SSH user and key in "
+                "the inventory and that SSH answers, then run again." + log
+            )
+        if code == EXIT_HOST_FAILED:
+            return "Fix the cause shown above, then run the same command again." + log
+        return "Ansible stopped with an error before or between tasks: read the log." + log
+
+
+def _venv_bin() -> str:
+    return str(Path(sys.executable).parent)
+
+
+def run_envvars(project_dir: Path) -> dict[str, str]:
+    """The environment settings of every run (on top of the caller's environment).
+
+    Roles come from the project, handlers run even after a failure (so a
+    changed nginx config is still checked and reloaded), SSH pipelining is on,
+    facts are gathered only where a play asks, SSH host keys are checked (as
+    in the project's ansible.cfg; ansible-runner would otherwise switch that
+    off) and the log has no colour codes. ``ansible-playbook`` is looked up
+    next to this Python first.
+    """
+    env = {
+        "ANSIBLE_ROLES_PATH": str(project_dir / "roles"),
+        "ANSIBLE_FORCE_HANDLERS": "1",
+        "ANSIBLE_PIPELINING": "1",
+        "ANSIBLE_GATHERING": "explicit",
+        "ANSIBLE_NOCOLOR": "1",
+        # ansible-runner turns SSH host key checking off unless this is set.
+        "ANSIBLE_HOST_KEY_CHECKING": "True",
+        "PATH": os.pathsep.join(filter(None, [_venv_bin(), os.environ.get("PATH", "")])),
+    }
+    config = project_dir / "ansible.cfg"
+    if config.is_file():
+        env["ANSIBLE_CONFIG"] = str(config)
+    return env
+
+
+def run_cmdline(extravars_file: Path, *, check: bool, diff: bool) -> str:
+    """The extra ``ansible-playbook`` arguments: variables from a file, check and diff modes."""
+    args = ["-e", f"@{extravars_file}"]
+    if check:
+        args.append("--check")
+    if diff:
+        args.append("--diff")
+    return shlex.join(args)
+
+
+def _write_private(path: Path, data: Any) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(data, handle)
+
+
+def _log_name(playbook: Path, moment: datetime) -> str:
+    return f"{moment.strftime('%Y%m%dT%H%M%SZ')}-{playbook.stem}.log"
+
+
+def keep_log(stdout: Path, log_dir: Path, playbook: Path, moment: datetime) -> Path | None:
+    """Copy Ansible's output to ``log_dir`` (0700) as a 0600 file; ``None`` if there was none."""
+    if not stdout.is_file():
+        return None
+    log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    text = stdout.read_text(encoding="utf-8", errors="replace").replace("\r\n", "\n")
+    name = _log_name(playbook, moment)
+    for attempt in range(100):
+        path = log_dir / (name if attempt == 0 else name.replace(".log", f"-{attempt}.log"))
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            continue
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text.lstrip("\n"))
+        return path
+    raise FileExistsError(f"{log_dir}: too many logs named {name}; remove old ones")
+
+
+@dataclass
+class _Watcher:
+    """Receives ansible-runner's events in its thread and keeps what the result needs."""
+
+    progress: Progress
+    on_progress: Callable[[Progress], None]
+    cancel: threading.Event
+    failures: list[Failure] = field(default_factory=list)
+    stats: dict[str, dict[str, int]] = field(default_factory=dict)
+    error: BaseException | None = None
+
+    def handle(self, event: dict[str, Any]) -> bool:
+        failure = failure_of(event)
+        if failure is not None:
+            self.failures.append(failure)
+        if event.get("event") == "playbook_on_stats":
+            data = _event_data(event)
+            self.stats = {
+                key: {str(h): int(n) for h, n in value.items()}
+                for key, value in data.items()
+                if isinstance(value, Mapping)
+                and key in ("ok", "changed", "failures", "dark", "skipped", "rescued", "ignored")
+            }
+        updated = apply_event(self.progress, event)
+        if updated != self.progress:
+            self.progress = updated
+            try:
+                self.on_progress(updated)
+            except Exception as exc:  # a broken display must not leave Ansible running unseen
+                self.error = exc
+                self.cancel.set()
+        return False  # keep events in memory only: never write them to the artifacts
+
+
+@contextlib.contextmanager
+def ctrl_c_cancels(cancel: threading.Event) -> Iterator[None]:
+    """While active, Ctrl-C (SIGINT) sets ``cancel`` instead of raising ``KeyboardInterrupt``.
+
+    A ``KeyboardInterrupt`` can strike anywhere in the main thread, including
+    between the checks of a wait loop; a handler that only sets an event
+    cannot be lost that way. Outside the main thread (where signal handlers
+    cannot be set) this does nothing: cancel through the event instead.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, lambda _signum, _frame: cancel.set())
+    try:
+        yield
+    finally:
+        signal.signal(
+            signal.SIGINT, previous if previous is not None else signal.default_int_handler
+        )
+
+
+def run_playbook(
+    playbook: Path,
+    inventory: Path,
+    *,
+    limit: str | None,
+    extravars: dict[str, Any],
+    check: bool,
+    diff: bool,
+    on_progress: Callable[[Progress], None],
+    project_dir: Path,
+    log_dir: Path,
+    cancel: threading.Event | None = None,
+    tasks_total: int | None = None,
+) -> RunResult:
+    """Run ``playbook`` against ``inventory`` and return how it ended.
+
+    ``limit`` is ``--limit``; ``extravars`` may hold secrets (they go through
+    a 0600 file that is deleted with the private directory); ``check`` and
+    ``diff`` are Ansible's modes. ``project_dir`` is where roles and
+    ``ansible.cfg`` live (the working directory of the run). ``cancel`` lets
+    the caller stop the run from another thread; Ctrl-C does the same.
+    ``tasks_total``, if known (e.g. from an earlier run), seeds the progress.
+    """
+    if cancel is None:
+        cancel = threading.Event()
+    started = datetime.now(UTC)
+    private = Path(tempfile.mkdtemp(prefix="siteops-run-"))  # mode 0700
+    try:
+        extravars_file = private / "extravars.json"
+        _write_private(extravars_file, extravars)
+        (private / "env").mkdir(mode=0o700)
+        # ansible-runner only honours settings read from env/settings.
+        _write_private(private / "env" / "settings", {"pexpect_timeout": _CANCEL_POLL_SECONDS})
+        watcher = _Watcher(Progress(tasks_total=tasks_total), on_progress, cancel)
+        outcome: dict[str, Any] = {}
+        done = threading.Event()
+
+        def work() -> None:
+            try:
+                outcome["runner"] = ansible_runner.run(
+                    private_data_dir=str(private),
+                    ident="run",
+                    project_dir=str(project_dir.resolve()),
+                    playbook=str(playbook.resolve()),
+                    inventory=str(inventory.resolve()),
+                    limit=limit,
+                    cmdline=run_cmdline(extravars_file, check=check, diff=diff),
+                    envvars=run_envvars(project_dir.resolve()),
+                    quiet=True,
+                    suppress_env_files=True,
+                    event_handler=watcher.handle,
+                    cancel_callback=cancel.is_set,
+                )
+            except BaseException as exc:
+                outcome["error"] = exc
+            finally:
+                done.set()
+
+        with ctrl_c_cancels(cancel):
+            threading.Thread(target=work, name="siteops-ansible-runner", daemon=True).start()
+            # Wait on an event, not Thread.join: on Python 3.11 a join interrupted by a
+            # signal may mark a still-running thread as finished (bpo-45274).
+            while not done.wait(0.2):
+                pass
+        if "error" in outcome:
+            raise outcome["error"]
+        log_path = keep_log(private / "artifacts" / "run" / "stdout", log_dir, playbook, started)
+        if watcher.error is not None:
+            raise watcher.error
+        runner = outcome["runner"]
+        return RunResult(
+            rc=int(runner.rc) if runner.rc is not None else EXIT_ERROR,
+            status=str(runner.status),
+            stats=watcher.stats,
+            log_path=log_path,
+            failures=tuple(watcher.failures),
+            cancelled=bool(runner.canceled),
+        )
+    finally:
+        shutil.rmtree(private, ignore_errors=True)

@@ -1,0 +1,231 @@
+"""Build the record of a new site and add it to a host's sites.
+
+The CLI's ``add-site`` collects a few answers (name, domains, runtime, which
+data services, limits, TLS contact) and a free port block; :func:`new_site`
+turns them into a full :class:`~siteops.model.Site` with ports and start
+commands filled in, and :func:`add_site` checks it against the sites the host
+already has. Nothing here touches the host or the file: the caller saves the
+result through :mod:`siteops.registry`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from siteops.errors import SiteModelError, describe
+from siteops.model import HostSites, Runtime, Site
+from siteops.naming import check_site_name, normalize_domain
+from siteops.ports import MAX_BLOCK, default_port
+
+# The start command of a frontend per runtime, run by systemd in current/ with
+# PORT (the component's own port) and HOST=127.0.0.1 set from the site's .env.
+# They are starting points: the site's record can name any command.
+_FRONTEND_COMMANDS: dict[Runtime, str] = {
+    # server.js listens on process.env.PORT.
+    Runtime.NODE: "node server.js",
+    # Next.js is told the address and port explicitly: `next start` would
+    # otherwise listen on every interface.
+    Runtime.NEXTJS: "node_modules/.bin/next start --hostname 127.0.0.1 --port {port}",
+    # app.py listens on os.environ["PORT"], inside the site's own virtualenv.
+    Runtime.PYTHON: ".venv/bin/python app.py",
+}
+# The api component: JavaScript sites get a Node API next to their frontend,
+# every other site (python or static) a Python one.
+_NODE_API_COMMAND = "node api.js"
+_PYTHON_API_COMMAND = ".venv/bin/python api.py"
+_JAVASCRIPT_RUNTIMES = frozenset({Runtime.NODE, Runtime.NEXTJS})
+
+
+def _runtime(value: str) -> Runtime:
+    try:
+        return Runtime(value)
+    except ValueError:
+        choices = ", ".join(r.value for r in Runtime)
+        raise ValueError(f"runtime {value!r} is not one of {choices}") from None
+
+
+def _components(runtime: Runtime, api: bool, block: int) -> dict[str, dict[str, Any]]:
+    frontend: dict[str, Any] = {"runtime": runtime.value}
+    if runtime != Runtime.STATIC:
+        port = default_port(block, "frontend")
+        frontend["port"] = port
+        frontend["command"] = _FRONTEND_COMMANDS[runtime].format(port=port)
+    components = {"frontend": frontend}
+    if api:
+        javascript = runtime in _JAVASCRIPT_RUNTIMES
+        components["api"] = {
+            "runtime": (Runtime.NODE if javascript else Runtime.PYTHON).value,
+            "port": default_port(block, "api"),
+            "command": _NODE_API_COMMAND if javascript else _PYTHON_API_COMMAND,
+        }
+    return components
+
+
+def new_site(
+    name: str,
+    *,
+    domains: list[str],
+    api: bool,
+    database: bool,
+    cache: bool,
+    runtime: str,
+    memory: str | None,
+    cpu: str | None,
+    tls_email: str | None,
+    ca_directory: str | None,
+    block: int,
+    description: str = "",
+) -> Site:
+    """The record of a new site (status ``pending``) in port block ``block``.
+
+    The first domain is the primary one, the others are aliases. The frontend
+    gets the first frontend port of the block and the api (when asked for)
+    the first API port; a static frontend has neither port nor command.
+    ``memory``/``cpu`` left as ``None`` take the model's defaults. TLS is on
+    exactly when ``tls_email`` is given; ``ca_directory`` (default: Let's
+    Encrypt production) only makes sense with it. Raises
+    :class:`~siteops.errors.SiteModelError` naming each field that is wrong.
+    """
+    source = f"new site {name!r}"
+    problems: list[str] = []
+    try:
+        check_site_name(name)
+    except ValueError as exc:
+        problems.append(f"name: {exc}")
+    try:
+        kind = _runtime(runtime)
+    except ValueError as exc:
+        problems.append(f"runtime: {exc}")
+        kind = Runtime.STATIC  # not used: the problem is raised below
+    if not domains:
+        problems.append("domains: at least one domain is required (the first is the primary)")
+    if not 0 <= block <= MAX_BLOCK:
+        problems.append(
+            f"port_block: block {block} is outside 0-{MAX_BLOCK}; "
+            "take one from siteops.ports.allocate_block"
+        )
+    if ca_directory is not None and tls_email is None:
+        problems.append(
+            "tls.ca_directory: a CA directory is only used with TLS, which needs a contact "
+            "email: give tls_email too, or leave the CA directory out"
+        )
+    if problems:
+        raise SiteModelError(source, problems)
+
+    tls: dict[str, Any] = {"enabled": tls_email is not None}
+    if tls_email is not None:
+        tls["email"] = tls_email
+    if ca_directory is not None:
+        tls["ca_directory"] = ca_directory
+    limits: dict[str, Any] = {}
+    if memory is not None:
+        limits["memory"] = memory
+    if cpu is not None:
+        limits["cpu"] = cpu
+    record: dict[str, Any] = {
+        "description": description,
+        "port_block": block,
+        "domains": {"primary": domains[0], "aliases": domains[1:]},
+        "components": _components(kind, api, block),
+        "database": {"enabled": database},
+        "cache": {"enabled": cache},
+        "limits": limits,
+        "tls": tls,
+    }
+    try:
+        return Site.model_validate(record)
+    except ValidationError as exc:
+        raise SiteModelError(source, describe(exc)) from None
+
+
+def taken_blocks(sites: HostSites) -> set[int]:
+    """The port blocks held by the host's active sites (archived sites hold none)."""
+    return {site.port_block for site in sites.sites.values()}
+
+
+def domain_owners(sites: HostSites) -> dict[str, str]:
+    """Every domain (ASCII form) of the host's active sites, mapped to its site."""
+    return {domain: name for name, site in sites.sites.items() for domain in site.domains.all()}
+
+
+def _normalized(domain: str) -> str:
+    try:
+        return normalize_domain(domain)
+    except ValueError:
+        return domain  # new_site reports it with its field
+
+
+def add_site(
+    sites: HostSites,
+    name: str,
+    *,
+    domains: list[str],
+    api: bool,
+    database: bool,
+    cache: bool,
+    runtime: str,
+    memory: str | None,
+    cpu: str | None,
+    tls_email: str | None,
+    ca_directory: str | None,
+    block: int,
+    description: str = "",
+) -> HostSites:
+    """A copy of ``sites`` with the new site ``name`` appended (see :func:`new_site`).
+
+    Refuses, naming the field, a name already used by an active or archived
+    site, a domain another site already serves and a port block another site
+    holds; the whole result is validated through the site model again.
+    ``sites`` itself is not changed.
+    """
+    source = f"new site {name!r}"
+    problems: list[str] = []
+    if name in sites.sites:
+        problems.append(
+            f"name: site {name!r} already exists on this host; choose another name "
+            "(or change the existing site instead)"
+        )
+    elif name in sites.archived:
+        problems.append(
+            f"name: {name!r} is the name of an archived site (archived "
+            f"{sites.archived[name].archived_at}); restore that site or choose another name"
+        )
+    owners = domain_owners(sites)
+    for domain in domains:
+        owner = owners.get(_normalized(domain))
+        if owner is not None:
+            problems.append(
+                f"domains: {domain!r} is already served by site {owner!r}; a domain belongs "
+                f"to one site (remove it from {owner!r} first, or leave it out)"
+            )
+    holders = {site.port_block: other for other, site in sites.sites.items()}
+    if block in holders:
+        problems.append(
+            f"port_block: block {block} is held by site {holders[block]!r}; "
+            "use a free block (siteops.ports.allocate_block)"
+        )
+    if problems:
+        raise SiteModelError(source, problems)
+
+    site = new_site(
+        name,
+        domains=domains,
+        api=api,
+        database=database,
+        cache=cache,
+        runtime=runtime,
+        memory=memory,
+        cpu=cpu,
+        tls_email=tls_email,
+        ca_directory=ca_directory,
+        block=block,
+        description=description,
+    )
+    data = sites.to_yaml_data()
+    data["siteops_sites"][name] = site.model_dump(mode="json")
+    try:
+        return HostSites.model_validate(data)
+    except ValidationError as exc:
+        raise SiteModelError(source, describe(exc)) from None
