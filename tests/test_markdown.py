@@ -19,7 +19,7 @@ from siteops.markdown import (
 )
 from siteops.model import HostSites, SiteStatus
 from siteops.ports import MAX_BLOCKS
-from siteops.sites import new_site
+from siteops.sites import SiteAnswers, new_site
 from tests.conftest import EXAMPLE_INVENTORY
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -126,19 +126,10 @@ def test_only_used_blocks_and_the_next_free_one_are_listed() -> None:
 def test_a_full_host_says_no_block_is_free() -> None:
     data: dict[str, Any] = {"siteops_sites": {}}
     for block in range(MAX_BLOCKS):
-        site = new_site(
-            f"site{block}",
-            domains=[f"s{block}.example.net"],
-            api=False,
-            database=False,
-            cache=False,
-            runtime="static",
-            memory=None,
-            cpu=None,
-            tls_email=None,
-            ca_directory=None,
-            block=block,
+        answers = SiteAnswers(
+            domains=[f"s{block}.example.net"], block=block, runtime="static", database=False
         )
+        site = new_site(f"site{block}", answers)
         data["siteops_sites"][f"site{block}"] = site.model_dump(mode="json")
     text = render_registry("full", HostSites.model_validate(data))
     assert "Free (next)" not in text

@@ -9,14 +9,14 @@ import pytest
 from siteops.errors import SiteModelError
 from siteops.inventory import load_host_sites, sites_path
 from siteops.model import HostSites, Site
-from siteops.sites import add_site, new_site, taken_blocks
+from siteops.sites import SiteAnswers, add_site, new_site, taken_blocks
 from tests.conftest import EXAMPLE_INVENTORY
 
 STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
 
 
-def answers(**changes: Any) -> dict[str, Any]:
-    """The keyword answers of a typical add-site, with ``changes`` applied."""
+def answers(**changes: Any) -> SiteAnswers:
+    """The answers of a typical add-site, with ``changes`` applied."""
     base: dict[str, Any] = {
         "domains": ["blog.example.net", "www.blog.example.net"],
         "api": False,
@@ -30,7 +30,7 @@ def answers(**changes: Any) -> dict[str, Any]:
         "block": 2,
     }
     base.update(changes)
-    return base
+    return SiteAnswers(**base)
 
 
 def example() -> HostSites:
@@ -38,7 +38,7 @@ def example() -> HostSites:
 
 
 def test_a_node_site_gets_the_first_frontend_port_of_its_block() -> None:
-    site = new_site("blog", **answers())
+    site = new_site("blog", answers())
     frontend = site.components["frontend"]
     assert (frontend.runtime, frontend.port, frontend.command) == ("node", 3120, "node server.js")
     assert list(site.components) == ["frontend"]
@@ -49,7 +49,7 @@ def test_a_node_site_gets_the_first_frontend_port_of_its_block() -> None:
 
 
 def test_nextjs_is_told_to_listen_on_loopback_and_its_own_port() -> None:
-    site = new_site("blog", **answers(runtime="nextjs", block=5))
+    site = new_site("blog", answers(runtime="nextjs", block=5))
     assert site.components["frontend"].command == (
         "node_modules/.bin/next start --hostname 127.0.0.1 --port 3150"
     )
@@ -57,12 +57,12 @@ def test_nextjs_is_told_to_listen_on_loopback_and_its_own_port() -> None:
 
 
 def test_python_runs_app_py_from_the_sites_virtualenv() -> None:
-    site = new_site("blog", **answers(runtime="python"))
+    site = new_site("blog", answers(runtime="python"))
     assert site.components["frontend"].command == ".venv/bin/python app.py"
 
 
 def test_a_static_frontend_has_no_port_and_no_command() -> None:
-    frontend = new_site("blog", **answers(runtime="static")).components["frontend"]
+    frontend = new_site("blog", answers(runtime="static")).components["frontend"]
     assert (frontend.runtime, frontend.port, frontend.command) == ("static", None, None)
 
 
@@ -78,31 +78,31 @@ def test_a_static_frontend_has_no_port_and_no_command() -> None:
 def test_the_api_gets_the_first_api_port_and_a_runtime_matching_the_site(
     runtime: str, api_runtime: str, api_command: str
 ) -> None:
-    api = new_site("blog", **answers(runtime=runtime, api=True, block=7)).components["api"]
+    api = new_site("blog", answers(runtime=runtime, api=True, block=7)).components["api"]
     assert (api.runtime, api.port, api.command) == (api_runtime, 4070, api_command)
 
 
 def test_tls_is_on_exactly_when_an_email_is_given() -> None:
-    with_tls = new_site("blog", **answers(ca_directory=STAGING)).tls
+    with_tls = new_site("blog", answers(ca_directory=STAGING)).tls
     assert (with_tls.enabled, with_tls.email, str(with_tls.ca_directory)) == (
         True,
         "ops@example.net",
         STAGING,
     )
-    without = new_site("blog", **answers(tls_email=None)).tls
+    without = new_site("blog", answers(tls_email=None)).tls
     assert (without.enabled, without.email) == (False, None)
 
 
 def test_limits_and_data_services_are_taken_from_the_answers() -> None:
-    site = new_site("blog", **answers(memory="256M", cpu="30%", database=False, cache=True))
+    site = new_site("blog", answers(memory="256M", cpu="30%", database=False, cache=True))
     assert (site.limits.memory, site.limits.cpu, site.limits.tasks) == ("256M", "30%", 256)
     assert (site.database.enabled, site.cache.enabled) == (False, True)
-    defaults = new_site("blog", **answers()).limits
+    defaults = new_site("blog", answers()).limits
     assert (defaults.memory, defaults.cpu) == ("512M", "50%")
 
 
 def test_international_domains_are_stored_in_ascii_form() -> None:
-    site = new_site("blog", **answers(domains=["Bücher.example.net"]))
+    site = new_site("blog", answers(domains=["Bücher.example.net"]))
     assert site.domains.primary == "xn--bcher-kva.example.net"
 
 
@@ -136,22 +136,22 @@ def test_invalid_input_is_refused_naming_field_and_rule(
     name: str, changes: dict[str, Any], problem: str
 ) -> None:
     with pytest.raises(SiteModelError) as caught:
-        new_site(name, **answers(**changes))
+        new_site(name, answers(**changes))
     assert any(problem in p for p in caught.value.problems), caught.value.problems
 
 
 def test_name_and_runtime_problems_are_reported_together() -> None:
     with pytest.raises(SiteModelError) as caught:
-        new_site("Bad_Name", **answers(runtime="ruby"))
+        new_site("Bad_Name", answers(runtime="ruby"))
     assert caught.value.source == "new site 'Bad_Name'"
     assert [p.split(":")[0] for p in caught.value.problems] == ["name", "runtime"]
 
 
 def test_add_site_appends_the_site_and_leaves_the_input_unchanged() -> None:
     before = example()
-    after = add_site(before, "blog", **answers())
+    after = add_site(before, "blog", answers())
     assert list(after.sites) == ["shop", "docs-site", "blog"]
-    assert after.sites["blog"] == new_site("blog", **answers())
+    assert after.sites["blog"] == new_site("blog", answers())
     assert list(before.sites) == ["shop", "docs-site"]
     assert taken_blocks(after) == {0, 1, 2}
 
@@ -173,7 +173,7 @@ def test_add_site_refuses_what_another_site_already_has(
     name: str, changes: dict[str, Any], problem: str
 ) -> None:
     with pytest.raises(SiteModelError) as caught:
-        add_site(example(), name, **answers(**changes))
+        add_site(example(), name, answers(**changes))
     assert any(problem in p for p in caught.value.problems), caught.value.problems
 
 
@@ -187,7 +187,7 @@ def test_add_site_refuses_the_name_of_an_archived_site() -> None:
         }
     }
     with pytest.raises(SiteModelError) as caught:
-        add_site(HostSites.model_validate(data), "blog", **answers())
+        add_site(HostSites.model_validate(data), "blog", answers())
     assert caught.value.problems == [
         "name: 'blog' is the name of an archived site (archived 2025-10-09T12:17:25Z); "
         "restore that site or choose another name"
@@ -205,18 +205,18 @@ def test_archived_sites_do_not_hold_their_block_or_domains() -> None:
         }
     }
     sites = HostSites.model_validate(data)
-    after = add_site(sites, "docs", **answers(domains=["docs.example.org"], block=1))
+    after = add_site(sites, "docs", answers(domains=["docs.example.org"], block=1))
     assert after.sites["docs"].port_block == 1
     assert taken_blocks(after) == {0, 1}
 
 
 def test_add_site_reports_every_clash_at_once() -> None:
     with pytest.raises(SiteModelError) as caught:
-        add_site(example(), "shop", **answers(domains=["shop.example.com"], block=0))
+        add_site(example(), "shop", answers(domains=["shop.example.com"], block=0))
     fields = [p.split(":")[0] for p in caught.value.problems]
     assert fields == ["name", "domains", "port_block"]
 
 
 def test_a_built_site_is_a_valid_model_record() -> None:
-    site = new_site("blog", **answers(api=True, runtime="python"))
+    site = new_site("blog", answers(api=True, runtime="python"))
     assert Site.model_validate(site.model_dump(mode="json")) == site

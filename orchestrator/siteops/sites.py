@@ -10,6 +10,7 @@ result through :mod:`siteops.registry`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -63,30 +64,37 @@ def _components(runtime: Runtime, api: bool, block: int) -> dict[str, dict[str, 
     return components
 
 
-def new_site(
-    name: str,
-    *,
-    domains: list[str],
-    api: bool,
-    database: bool,
-    cache: bool,
-    runtime: str,
-    memory: str | None,
-    cpu: str | None,
-    tls_email: str | None,
-    ca_directory: str | None,
-    block: int,
-    description: str = "",
-) -> Site:
-    """The record of a new site (status ``pending``) in port block ``block``.
+@dataclass(frozen=True)
+class SiteAnswers:
+    """What ``add-site`` asks about a new site (everything but its name).
 
-    The first domain is the primary one, the others are aliases. The frontend
-    gets the first frontend port of the block and the api (when asked for)
-    the first API port; a static frontend has neither port nor command.
-    ``memory``/``cpu`` left as ``None`` take the model's defaults. TLS is on
-    exactly when ``tls_email`` is given; ``ca_directory`` (default: Let's
-    Encrypt production) only makes sense with it. Raises
-    :class:`~siteops.errors.SiteModelError` naming each field that is wrong.
+    The first domain is the primary one, the others are aliases; ``block`` is
+    a free port block (:func:`siteops.ports.allocate_block`); ``memory`` and
+    ``cpu`` left as ``None`` take the model's defaults; TLS is on exactly when
+    ``tls_email`` is given.
+    """
+
+    domains: list[str]
+    block: int
+    runtime: str = Runtime.NODE.value
+    api: bool = False
+    database: bool = True
+    cache: bool = False
+    memory: str | None = None
+    cpu: str | None = None
+    tls_email: str | None = None
+    ca_directory: str | None = None
+    description: str = ""
+
+
+def new_site(name: str, answers: SiteAnswers) -> Site:
+    """The record of a new site (status ``pending``) from the ``add-site`` answers.
+
+    The frontend gets the first frontend port of the block and the api (when
+    asked for) the first API port; a static frontend has neither port nor
+    command. ``ca_directory`` (default: Let's Encrypt production) only makes
+    sense with ``tls_email``. Raises :class:`~siteops.errors.SiteModelError`
+    naming each field that is wrong.
     """
     source = f"new site {name!r}"
     problems: list[str] = []
@@ -95,18 +103,18 @@ def new_site(
     except ValueError as exc:
         problems.append(f"name: {exc}")
     try:
-        kind = _runtime(runtime)
+        kind = _runtime(answers.runtime)
     except ValueError as exc:
         problems.append(f"runtime: {exc}")
         kind = Runtime.STATIC  # not used: the problem is raised below
-    if not domains:
+    if not answers.domains:
         problems.append("domains: at least one domain is required (the first is the primary)")
-    if not 0 <= block <= MAX_BLOCK:
+    if not 0 <= answers.block <= MAX_BLOCK:
         problems.append(
-            f"port_block: block {block} is outside 0-{MAX_BLOCK}; "
+            f"port_block: block {answers.block} is outside 0-{MAX_BLOCK}; "
             "take one from siteops.ports.allocate_block"
         )
-    if ca_directory is not None and tls_email is None:
+    if answers.ca_directory is not None and answers.tls_email is None:
         problems.append(
             "tls.ca_directory: a CA directory is only used with TLS, which needs a contact "
             "email: give tls_email too, or leave the CA directory out"
@@ -114,23 +122,23 @@ def new_site(
     if problems:
         raise SiteModelError(source, problems)
 
-    tls: dict[str, Any] = {"enabled": tls_email is not None}
-    if tls_email is not None:
-        tls["email"] = tls_email
-    if ca_directory is not None:
-        tls["ca_directory"] = ca_directory
+    tls: dict[str, Any] = {"enabled": answers.tls_email is not None}
+    if answers.tls_email is not None:
+        tls["email"] = answers.tls_email
+    if answers.ca_directory is not None:
+        tls["ca_directory"] = answers.ca_directory
     limits: dict[str, Any] = {}
-    if memory is not None:
-        limits["memory"] = memory
-    if cpu is not None:
-        limits["cpu"] = cpu
+    if answers.memory is not None:
+        limits["memory"] = answers.memory
+    if answers.cpu is not None:
+        limits["cpu"] = answers.cpu
     record: dict[str, Any] = {
-        "description": description,
-        "port_block": block,
-        "domains": {"primary": domains[0], "aliases": domains[1:]},
-        "components": _components(kind, api, block),
-        "database": {"enabled": database},
-        "cache": {"enabled": cache},
+        "description": answers.description,
+        "port_block": answers.block,
+        "domains": {"primary": answers.domains[0], "aliases": answers.domains[1:]},
+        "components": _components(kind, answers.api, answers.block),
+        "database": {"enabled": answers.database},
+        "cache": {"enabled": answers.cache},
         "limits": limits,
         "tls": tls,
     }
@@ -157,22 +165,7 @@ def _normalized(domain: str) -> str:
         return domain  # new_site reports it with its field
 
 
-def add_site(
-    sites: HostSites,
-    name: str,
-    *,
-    domains: list[str],
-    api: bool,
-    database: bool,
-    cache: bool,
-    runtime: str,
-    memory: str | None,
-    cpu: str | None,
-    tls_email: str | None,
-    ca_directory: str | None,
-    block: int,
-    description: str = "",
-) -> HostSites:
+def add_site(sites: HostSites, name: str, answers: SiteAnswers) -> HostSites:
     """A copy of ``sites`` with the new site ``name`` appended (see :func:`new_site`).
 
     Refuses, naming the field, a name already used by an active or archived
@@ -193,7 +186,7 @@ def add_site(
             f"{sites.archived[name].archived_at}); restore that site or choose another name"
         )
     owners = domain_owners(sites)
-    for domain in domains:
+    for domain in answers.domains:
         owner = owners.get(_normalized(domain))
         if owner is not None:
             problems.append(
@@ -201,28 +194,15 @@ def add_site(
                 f"to one site (remove it from {owner!r} first, or leave it out)"
             )
     holders = {site.port_block: other for other, site in sites.sites.items()}
-    if block in holders:
+    if answers.block in holders:
         problems.append(
-            f"port_block: block {block} is held by site {holders[block]!r}; "
+            f"port_block: block {answers.block} is held by site {holders[answers.block]!r}; "
             "use a free block (siteops.ports.allocate_block)"
         )
     if problems:
         raise SiteModelError(source, problems)
 
-    site = new_site(
-        name,
-        domains=domains,
-        api=api,
-        database=database,
-        cache=cache,
-        runtime=runtime,
-        memory=memory,
-        cpu=cpu,
-        tls_email=tls_email,
-        ca_directory=ca_directory,
-        block=block,
-        description=description,
-    )
+    site = new_site(name, answers)
     data = sites.to_yaml_data()
     data["siteops_sites"][name] = site.model_dump(mode="json")
     try:
