@@ -55,7 +55,12 @@ def playbook(name: str, *extra: str) -> str:
         capture_output=True,
         text=True,
         check=False,
-        env={**os.environ, "ANSIBLE_ROLES_PATH": str(REPO / "roles"), "ANSIBLE_NOCOLOR": "1"},
+        env={
+            **os.environ,
+            "ANSIBLE_ROLES_PATH": str(REPO / "roles"),
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_FORCE_COLOR": "0",
+        },
     )
     return f"rc={run.returncode}\n{run.stdout}{run.stderr}"
 
@@ -179,3 +184,51 @@ def test_the_restore_test_records_success_and_a_corrupted_dump(host: testinfra.h
     assert (
         sql(host, "SELECT count(*) FROM pg_database WHERE datname = 'site_a_restore_test'") == "0"
     )
+
+
+def test_a_run_for_one_site_keeps_every_other_sites_redis_user(host: testinfra.host.Host) -> None:
+    output = playbook("site.yml", "-e", '{"siteops_only": ["site-a"]}')
+    assert output.startswith("rc=0"), output[-3000:]
+    run = as_site(host, B, 'redis-cli --no-auth-warning -u "$REDIS_URL" GET site-b:greeting')
+    assert run.stdout.strip() == "hi"
+
+
+def test_removing_a_site_keeps_a_final_backup_and_leaves_the_other_alone(
+    host: testinfra.host.Host,
+) -> None:
+    b_url = env_of(host, B)["DATABASE_URL"]
+    as_site(host, B, "python3 /opt/siteops-fixtures/dbcheck.py last-words")
+    output = playbook("remove-site.yml", "-e", f"site={B}")
+    assert output.startswith("rc=0"), output[-3000:]
+    final = re.search(r"siteops final backup: (/var/backups/siteops/site-b/[0-9TZ]+-final)", output)
+    assert final is not None, output[-2000:]
+    archive = final.group(1)
+    assert host.file(f"{archive}/db.dump").size > 0
+    assert (
+        host.run(f"pg_restore --list {archive}/db.dump | grep -q 'TABLE DATA public visits'").rc
+        == 0
+    )
+    assert host.run(f"tar -tzf {archive}/shared.tar.gz shared/.env").rc == 0
+    assert b_url.split(":")[2].split("@")[0] not in output
+
+    assert not host.user(B).exists
+    assert not host.file(f"/srv/sites/{B}").exists
+    assert sql(host, f"SELECT count(*) FROM pg_database WHERE datname = '{B}'") == "0"
+    assert sql(host, f"SELECT count(*) FROM pg_roles WHERE rolname = '{B}'") == "0"
+    assert f"user {B} " not in host.file("/etc/redis/users.acl").content_string
+    assert not host.file(f"/etc/systemd/system/timers.target.wants/siteops-backup@{B}.timer").exists
+
+    assert re.fullmatch(
+        r"visits=\d+ user=site-a db=site-a",
+        as_site(host, A, "python3 /opt/siteops-fixtures/dbcheck.py still-here").stdout.strip(),
+    )
+    assert (
+        as_site(
+            host, A, 'redis-cli --no-auth-warning -u "$REDIS_URL" GET site-a:greeting'
+        ).stdout.strip()
+        == "hello"
+    )
+
+    again = playbook("remove-site.yml", "-e", f"site={B}")
+    assert again.startswith("rc=0"), again[-3000:]
+    assert f"siteops final backup: {archive}" in again
