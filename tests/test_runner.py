@@ -587,6 +587,12 @@ REAL_PLAYBOOK = """\
       ansible.builtin.debug:
         msg: "{{ secret_value }}"
       no_log: true
+    - name: Hand a result back to the caller
+      ansible.builtin.set_stats:
+        data:
+          answer: {ports: [3100, 4000]}
+        per_host: false
+        aggregate: false
 """
 
 
@@ -615,10 +621,11 @@ def test_a_real_playbook_runs_quietly_with_progress_and_a_kept_log(
 
     assert done.exit_code == 0, done.failure_summary()
     assert (done.rc, done.status, done.failures) == (0, "successful", ())
-    assert done.stats["ok"] == {"localhost": 2}
+    assert done.stats["ok"] == {"localhost": 3}
     assert {p.task for p in progress} >= {"Say hello", "Handle a secret"}
     assert progress[-1].finished
-    assert (progress[-1].ok, progress[-1].tasks_done, progress[-1].tasks_total) == (2, 2, 2)
+    assert (progress[-1].ok, progress[-1].tasks_done, progress[-1].tasks_total) == (3, 3, 3)
+    assert done.artifacts == {"answer": {"ports": [3100, 4000]}}
     assert done.log_path is not None
     log = done.log_path.read_text(encoding="utf-8")
     assert "TASK [Say hello]" in log

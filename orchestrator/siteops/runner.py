@@ -201,7 +201,8 @@ class RunResult:
     ``stats`` is Ansible's recap by counter and host (``ok``, ``changed``,
     ``failures``, ``dark`` = unreachable, ``skipped``, ``rescued``,
     ``ignored``), empty when Ansible stopped before any play (e.g. a syntax
-    error: see the log).
+    error: see the log). ``artifacts`` is what the playbook handed back with
+    ``ansible.builtin.set_stats`` (``per_host: false``), e.g. gathered facts.
     """
 
     rc: int
@@ -210,6 +211,7 @@ class RunResult:
     log_path: Path | None
     failures: tuple[Failure, ...] = ()
     cancelled: bool = False
+    artifacts: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
@@ -331,6 +333,7 @@ class _Watcher:
     cancel: threading.Event
     failures: list[Failure] = field(default_factory=list)
     stats: dict[str, dict[str, int]] = field(default_factory=dict)
+    artifacts: dict[str, Any] = field(default_factory=dict)
     error: BaseException | None = None
 
     def handle(self, event: dict[str, Any]) -> bool:
@@ -345,6 +348,9 @@ class _Watcher:
                 if isinstance(value, Mapping)
                 and key in ("ok", "changed", "failures", "dark", "skipped", "rescued", "ignored")
             }
+            artifacts = data.get("artifact_data")
+            if isinstance(artifacts, Mapping):
+                self.artifacts = dict(artifacts)
         updated = apply_event(self.progress, event)
         if updated != self.progress:
             self.progress = updated
@@ -455,6 +461,7 @@ def run_playbook(
             log_path=log_path,
             failures=tuple(watcher.failures),
             cancelled=bool(runner.canceled),
+            artifacts=watcher.artifacts,
         )
     finally:
         shutil.rmtree(private, ignore_errors=True)

@@ -1,0 +1,197 @@
+"""Read-only facts about a siteops host, printed as one JSON document.
+
+Run by playbooks/facts.yml as root on the managed host (Debian's python3,
+standard library only). Reads the wanted sites as JSON on standard input:
+
+    {"sites": {"shop": {"domain": "shop.example", "ports": [3100, ...],
+                        "units": ["shop-frontend.service", ...],
+                        "slice": "shop.slice", "tls": true}}}
+
+and prints the host's listening TCP ports and, per site, the state of its
+units, which of its ports listen (and on which address), an HTTP request
+through nginx with the site's Host header, certificate dates, disk and memory
+use, open database connections and the last backup and restore test. It
+changes nothing and prints no secret (it never reads .env).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import ssl
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+SITES_ROOT = "/srv/sites"
+BACKUPS = "/var/backups/siteops"
+LIVE = "/etc/letsencrypt/live"
+TIMEOUT = 5
+
+
+def run(argv: list[str]) -> str:
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return done.stdout if done.returncode == 0 else ""
+
+
+def listeners() -> dict[int, list[str]]:
+    """Listening TCP ports and the addresses they are bound to (from /proc/net)."""
+    found: dict[int, set[str]] = {}
+    for table, family in (("/proc/net/tcp", 4), ("/proc/net/tcp6", 6)):
+        try:
+            lines = Path(table).read_text(encoding="ascii").splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) < 4 or fields[3] != "0A":  # 0A: LISTEN
+                continue
+            address, port = fields[1].split(":")
+            found.setdefault(int(port, 16), set()).add(decode_address(address, family))
+    return {port: sorted(addresses) for port, addresses in sorted(found.items())}
+
+
+def decode_address(hexaddr: str, family: int) -> str:
+    raw = bytes.fromhex(hexaddr)
+    if family == 4:
+        return socket.inet_ntop(socket.AF_INET, raw[::-1])
+    words = b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4))
+    return socket.inet_ntop(socket.AF_INET6, words)
+
+
+def unit_states(units: list[str]) -> dict[str, str]:
+    if not units:
+        return {}
+    out = run(["systemctl", "show", "--property=Id,ActiveState,LoadState", "--", *units])
+    states: dict[str, str] = {}
+    for block in out.strip().split("\n\n"):
+        props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+        if "Id" in props:
+            loaded = props.get("LoadState") != "not-found"
+            states[props["Id"]] = props.get("ActiveState", "unknown") if loaded else "absent"
+    return {unit: states.get(unit, "absent") for unit in units}
+
+
+def memory_current(slice_name: str) -> str | None:
+    value = run(["systemctl", "show", "--property=MemoryCurrent", "--value", "--", slice_name])
+    value = value.strip()
+    if not value.isdigit():
+        return None
+    return human(int(value))
+
+
+def human(size: int) -> str:
+    amount = float(size)
+    for unit in ("B", "K", "M", "G"):
+        if amount < 1024 or unit == "G":
+            return f"{amount:.0f}{unit}" if unit == "B" else f"{amount:.1f}{unit}"
+        amount /= 1024
+    return f"{amount:.1f}T"
+
+
+def disk_use(site: str) -> str | None:
+    out = run(["du", "-sh", f"{SITES_ROOT}/{site}"])
+    return out.split()[0] if out else None
+
+
+def certificate(site: str) -> dict[str, str] | None:
+    path = f"{LIVE}/{site}/cert.pem"
+    if not Path(path).exists():
+        return None
+    out = run(
+        ["openssl", "x509", "-noout", "-startdate", "-enddate", "-dateopt", "iso_8601", "-in", path]
+    )
+    dates = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    return {
+        "issued": dates.get("notBefore", "")[:10],
+        "expires": dates.get("notAfter", "")[:10],
+    }
+
+
+def http_check(domain: str, tls: bool) -> dict[str, Any]:
+    """GET / through nginx on this host with the site's Host header (and SNI for HTTPS)."""
+    scheme = "https" if tls else "http"
+    try:
+        if tls:
+            context = ssl.create_default_context()
+            conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+                "127.0.0.1", 443, timeout=TIMEOUT, context=context
+            )
+            # Verify the certificate for the site's name, not for 127.0.0.1.
+            conn.sock = context.wrap_socket(
+                socket.create_connection(("127.0.0.1", 443), timeout=TIMEOUT),
+                server_hostname=domain,
+            )
+        else:
+            conn = http.client.HTTPConnection("127.0.0.1", 80, timeout=TIMEOUT)
+        conn.request("GET", "/", headers={"Host": domain, "User-Agent": "siteops-status"})
+        status = conn.getresponse().status
+        conn.close()
+    except (OSError, http.client.HTTPException) as exc:
+        return {"url": f"{scheme}://{domain}/", "status": None, "error": str(exc)[:200]}
+    return {"url": f"{scheme}://{domain}/", "status": status}
+
+
+def db_connections() -> dict[str, int]:
+    out = run(
+        [
+            "runuser",
+            "-u",
+            "postgres",
+            "--",
+            "psql",
+            "-X",
+            "-tA",
+            "-F",
+            " ",
+            "-c",
+            "SELECT usename, count(*) FROM pg_stat_activity WHERE usename IS NOT NULL "
+            "GROUP BY usename",
+        ]
+    )
+    counts: dict[str, int] = {}
+    for line in out.splitlines():
+        name, _, count = line.partition(" ")
+        if count.isdigit():
+            counts[name] = int(count)
+    return counts
+
+
+def status_file(site: str, name: str) -> dict[str, Any] | None:
+    try:
+        data = json.loads(Path(f"{BACKUPS}/{site}/status/{name}.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def main() -> None:
+    wanted = json.load(sys.stdin).get("sites", {})
+    listening = listeners()
+    connections = db_connections() if wanted else {}
+    sites: dict[str, Any] = {}
+    for name, spec in wanted.items():
+        cert = certificate(name)
+        own_ports = {str(port): listening[port] for port in spec["ports"] if port in listening}
+        sites[name] = {
+            "units": unit_states(spec["units"]),
+            "listeners": own_ports,
+            "http": http_check(spec["domain"], bool(spec["tls"]) and cert is not None),
+            "cert_issued": cert["issued"] if cert else None,
+            "cert_expiry": cert["expires"] if cert else None,
+            "disk_use": disk_use(name),
+            "memory_use": memory_current(spec["slice"]),
+            "db_connections": connections.get(name, 0),
+            "backup": status_file(name, "backup"),
+            "restore_test": status_file(name, "restore-test"),
+        }
+    json.dump({"listening": sorted(listening), "sites": sites}, sys.stdout, sort_keys=True)
+
+
+if __name__ == "__main__":
+    main()
