@@ -1,30 +1,115 @@
-"""The ``siteops`` command line: parse, call the library, print."""
+"""The ``siteops`` command line: parse, call the library, print.
+
+Exit codes: 0 success; 2 bad input (nothing was changed); 75 the registry is
+locked by another siteops run; from a playbook run 1 (Ansible error), 2 (a
+task failed), 3 (host unreachable), 130 (cancelled); 1 for sandbox errors.
+"""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, NoReturn
 
 import click
 
 from siteops import __version__
+from siteops import display as show
+from siteops import operations as ops
 from siteops.errors import SiteModelError
-from siteops.inventory import load_host_sites, sites_path
+from siteops.hostfacts import FactsMissing
+from siteops.inventory import load_host_sites
+from siteops.model import Runtime
+from siteops.ports import PortBlocksExhausted
+from siteops.registry import RegistryLocked
+from siteops.remote import RemoteError, host_vars, log_command, ssh_argv
+from siteops.runner import RunResult
+from siteops.sandbox import Ports, Sandbox, SandboxError
 from siteops.schema import render
+from siteops.sites import SiteAnswers
 
 DEFAULT_INVENTORY = Path("inventory/sandbox")
 DEFAULT_HOST = "sandbox"
+EXIT_BAD_INPUT = 2
+EXIT_LOCKED = 75
 
 
 class Context:
-    """What every command needs: where the registry is."""
+    """What every command needs: where the registry is, and how to reach the host."""
 
-    def __init__(self, inventory: Path, host: str) -> None:
+    def __init__(self, inventory: Path, host: str, lock_timeout: float) -> None:
         self.inventory = inventory
         self.host = host
+        self.lock_timeout = lock_timeout
 
     @property
     def sites_file(self) -> Path:
-        return sites_path(self.inventory, self.host)
+        return self.target(project_needed=False).sites_file
+
+    def target(self, *, project_needed: bool = True) -> ops.Target:
+        project = ops.find_project() if project_needed else Path()
+        return ops.Target(
+            self.inventory, self.host, project, ops.default_log_dir(), self.lock_timeout
+        )
+
+
+def _fail(lines: list[str], code: int) -> NoReturn:
+    for line in lines:
+        click.echo(line, err=True)
+    raise SystemExit(code)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Print the library's errors as a person can act on them, with the right exit code."""
+    try:
+        yield
+    except SiteModelError as exc:
+        _fail([f"{exc.source}: refused, nothing was changed"]
+              + [f"  - {p}" for p in exc.problems], EXIT_BAD_INPUT)  # fmt: skip
+    except PortBlocksExhausted as exc:
+        _fail([f"port_block: {exc}"], EXIT_BAD_INPUT)
+    except RegistryLocked as exc:
+        _fail([str(exc)], EXIT_LOCKED)
+    except ops.RunFailed as exc:
+        _report_failure(exc)
+    except (ops.ProjectNotFound, SandboxError, RemoteError, FactsMissing) as exc:
+        _fail([f"siteops: {exc}"], 1)
+
+
+def _report_failure(exc: ops.RunFailed) -> NoReturn:
+    lines = [f"siteops: {exc}"]
+    lines += [f"  {line}" for line in exc.result.failure_summary()]
+    lines.append(exc.hint + (f" Full log: {exc.result.log_path}." if exc.result.log_path else ""))
+    _fail(lines, exc.result.exit_code or 1)
+
+
+@contextmanager
+def _progress() -> Iterator[show.ProgressDisplay]:
+    display = show.ProgressDisplay(sys.stderr)
+    try:
+        yield display
+    finally:
+        display.close()
+
+
+def _recap(result: RunResult, dry_run: bool) -> str:
+    changed = sum(result.stats.get("changed", {}).values())
+    ok = sum(result.stats.get("ok", {}).values())
+    mode = "dry run (check mode), nothing was changed: " if dry_run else ""
+    would = "would change" if dry_run else "changed"
+    log = f"; log {result.log_path}" if result.log_path else ""
+    return f"{mode}{ok} ok, {changed} {would}{log}"
+
+
+def _check_run(result: RunResult, what: str) -> None:
+    """A dry run that failed is still a failure: report it like any other."""
+    if result.exit_code != 0:
+        _report_failure(ops.RunFailed(what, result, "Fix the cause shown above and try again."))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -43,12 +128,20 @@ class Context:
     default=DEFAULT_HOST,
     show_default=True,
     envvar="SITEOPS_HOST",
-    help="Inventory host whose sites are managed.",
+    help="Inventory host whose sites are managed (each host has its own registry).",
+)
+@click.option(
+    "--lock-timeout",
+    type=click.FloatRange(min=0),
+    default=ops.DEFAULT_LOCK_TIMEOUT,
+    show_default=True,
+    envvar="SITEOPS_LOCK_TIMEOUT",
+    help="Seconds to wait for another siteops run on the same registry before giving up.",
 )
 @click.pass_context
-def main(ctx: click.Context, inventory: Path, host: str) -> None:
+def main(ctx: click.Context, inventory: Path, host: str, lock_timeout: float) -> None:
     """siteops: many isolated web sites on one Linux VPS."""
-    ctx.obj = Context(inventory, host)
+    ctx.obj = Context(inventory, host, lock_timeout)
 
 
 @main.command()
@@ -61,7 +154,7 @@ def validate(obj: Context) -> None:
         click.echo(f"{exc.source}: invalid site model", err=True)
         for problem in exc.problems:
             click.echo(f"  - {problem}", err=True)
-        raise SystemExit(2) from None
+        raise SystemExit(EXIT_BAD_INPUT) from None
     click.echo(f"{obj.sites_file}: {len(sites.sites)} site(s), valid")
 
 
@@ -69,3 +162,243 @@ def validate(obj: Context) -> None:
 def schema() -> None:
     """Print the JSON Schema of sites.yml."""
     click.echo(render(), nl=False)
+
+
+@main.command("add-site")
+@click.argument("name")
+@click.option(
+    "--domain",
+    "domains",
+    multiple=True,
+    required=True,
+    help="A domain of the site; the first is the primary one. Repeatable.",
+)
+@click.option("--api", is_flag=True, help="Add an api component (nginx routes /api/ to it).")
+@click.option("--no-db", is_flag=True, help="No PostgreSQL database and role.")
+@click.option("--cache", is_flag=True, help="A Redis user limited to the site's key prefix.")
+@click.option(
+    "--runtime",
+    type=click.Choice([r.value for r in Runtime]),
+    default="node",
+    show_default=True,
+    help="How the frontend runs (static: nginx serves files).",
+)
+@click.option("--memory", help="MemoryMax of the site as a whole, e.g. 512M.")
+@click.option("--cpu", help="CPUQuota of the site as a whole, e.g. 50%.")
+@click.option("--tls-email", help="Turn TLS on: the contact address given to the CA.")
+@click.option("--ca-directory", help="ACME directory URL (default: Let's Encrypt production).")
+@click.option("--description", default="", help="Free text for the registry.")
+@click.option("--dry-run", is_flag=True, help="Check mode with diff: change nothing anywhere.")
+@click.pass_obj
+def add_site_command(obj: Context, name: str, domains: tuple[str, ...], api: bool, no_db: bool,
+                     cache: bool, runtime: str, memory: str | None, cpu: str | None,
+                     tls_email: str | None, ca_directory: str | None, description: str,
+                     dry_run: bool) -> None:  # fmt: skip
+    """Add site NAME to the registry and set it up on the host."""
+    answers = SiteAnswers(
+        domains=list(domains), block=0, runtime=runtime, api=api, database=not no_db,
+        cache=cache, memory=memory, cpu=cpu, tls_email=tls_email, ca_directory=ca_directory,
+        description=description,
+    )  # fmt: skip
+    with _errors(), _progress() as progress:
+        added = ops.add(obj.target(), name, answers, dry_run=dry_run, on_progress=progress)
+    if dry_run:
+        _check_run(added.result, f"the dry run of add-site {name} failed")
+        click.echo(f"{name}: would get port block {added.site.port_block}; "
+                   + _recap(added.result, dry_run=True))  # fmt: skip
+        return
+    click.echo(f"{name}: added on {obj.host}, port block {added.site.port_block} "
+               f"(frontend {added.site.components['frontend'].port or 'static'}); "
+               + _recap(added.result, dry_run=False))  # fmt: skip
+
+
+@main.command("remove-site")
+@click.argument("name")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--dry-run", is_flag=True, help="Check mode with diff: change nothing anywhere.")
+@click.pass_obj
+def remove_site_command(obj: Context, name: str, yes: bool, dry_run: bool) -> None:
+    """Remove site NAME after a final backup (database dump and shared/ tarball, kept)."""
+    if not (yes or dry_run):
+        click.confirm(
+            f"Remove site {name!r} from {obj.host}? A final backup is taken first and kept; "
+            "its units, nginx config, certificate, database, user and files are removed",
+            abort=True,
+        )
+    with _errors(), _progress() as progress:
+        removed = ops.remove(obj.target(), name, dry_run=dry_run, on_progress=progress)
+    if dry_run:
+        _check_run(removed.result, f"the dry run of remove-site {name} failed")
+        click.echo(f"{name}: " + _recap(removed.result, dry_run=True))
+        return
+    click.echo(f"{name}: removed from {obj.host} and archived; final backup {removed.backup}")
+
+
+@main.command()
+@click.argument("names", nargs=-1)
+@click.option("--dry-run", is_flag=True, help="Check mode with diff: change nothing anywhere.")
+@click.pass_obj
+def apply(obj: Context, names: tuple[str, ...], dry_run: bool) -> None:
+    """Converge the registry onto the host: the named sites, or the baseline and every site."""
+    with _errors(), _progress() as progress:
+        applied = ops.apply(obj.target(), list(names), dry_run=dry_run, on_progress=progress)
+    if dry_run:
+        _check_run(applied.result, "the dry run failed")
+    what = ", ".join(applied.names) or "no sites"
+    click.echo(f"{what}: " + _recap(applied.result, dry_run=dry_run))
+
+
+def _load(obj: Context) -> Any:
+    with _errors():
+        return load_host_sites(obj.sites_file)
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=True))
+
+
+@main.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def list_command(obj: Context, as_json: bool) -> None:
+    """List the host's sites (and, with --json, the archived ones)."""
+    sites = _load(obj)
+    if as_json:
+        data = sites.to_yaml_data()
+        _echo_json({"host": obj.host, "sites": data["siteops_sites"],
+                    "archived": data["siteops_archived_sites"]})  # fmt: skip
+        return
+    click.echo(show.sites_table(sites))
+    if sites.archived:
+        click.echo(f"\narchived: {', '.join(sites.archived)}")
+
+
+@main.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def show_command(obj: Context, name: str, as_json: bool) -> None:
+    """Show one site: domains, ports, components, limits, paths."""
+    sites = _load(obj)
+    if name not in sites.sites:
+        _fail([f"site: {name!r} is not in the registry of {obj.host}"], EXIT_BAD_INPUT)
+    view = show.site_view(name, sites.sites[name])
+    click.echo(json.dumps(view, indent=2, sort_keys=True) if as_json else show.show_text(view))
+
+
+@main.command()
+@click.argument("names", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def status(obj: Context, names: tuple[str, ...], as_json: bool) -> None:
+    """Live state of the sites: units, listeners, HTTP through nginx, certificate, disk, backup."""
+    with _errors(), _progress() as progress:
+        sites, facts = ops.status(obj.target(), list(names), on_progress=progress)
+    if as_json:
+        _echo_json({"host": obj.host, "listening": sorted(facts.listening),
+                    "sites": show.status_view(sites, facts)})  # fmt: skip
+    else:
+        click.echo(show.status_text(sites, facts))
+
+
+@main.command()
+@click.argument("name")
+@click.option("--component", "-c", help="Only this component's logs (default: all).")
+@click.option("--lines", "-n", type=click.IntRange(min=0), default=50, show_default=True)
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new lines (Ctrl-C stops).")
+@click.pass_obj
+def logs(obj: Context, name: str, component: str | None, lines: int, follow: bool) -> None:
+    """Print a site's component logs from the host (shared/logs/)."""
+    sites = _load(obj)
+    if name not in sites.sites:
+        _fail([f"site: {name!r} is not in the registry of {obj.host}"], EXIT_BAD_INPUT)
+    if component is not None and component not in sites.sites[name].components:
+        _fail([f"component: {name!r} has no component {component!r}"], EXIT_BAD_INPUT)
+    target = obj.target(project_needed=False)
+    with _errors():
+        argv = ssh_argv(host_vars(target.hosts_file, obj.host), obj.host,
+                        log_command(name, component, lines, follow))  # fmt: skip
+    try:
+        code = subprocess.call(argv)
+    except KeyboardInterrupt:
+        code = 0
+    raise SystemExit(code)
+
+
+@main.command()
+@click.option("--refresh", is_flag=True, help="Gather live facts from the host first.")
+@click.pass_obj
+def registry(obj: Context, refresh: bool) -> None:
+    """Regenerate the markdown registry (<inventory>/registry/<host>.md)."""
+    with _errors(), _progress() as progress:
+        path = ops.registry_markdown(obj.target(), refresh=refresh, on_progress=progress)
+    click.echo(f"wrote {path}")
+
+
+@main.group()
+def sandbox() -> None:
+    """A local disposable host reached over SSH, like a real VPS."""
+
+
+def _sandbox(obj: Context) -> Sandbox:
+    with _errors():
+        return Sandbox(ops.find_project(), obj.inventory)
+
+
+def _say(message: str) -> None:
+    click.echo(f"sandbox: {message}", err=True)
+
+
+@sandbox.command("up")
+@click.option("--ssh-port", type=click.IntRange(1024, 65535), default=Ports.ssh, show_default=True)
+@click.option("--http-port", type=click.IntRange(1024, 65535), default=Ports.http,
+              show_default=True)  # fmt: skip
+@click.option("--https-port", type=click.IntRange(1024, 65535), default=Ports.https,
+              show_default=True)  # fmt: skip
+@click.option("--no-baseline", is_flag=True, help="Do not apply the host baseline.")
+@click.pass_obj
+def sandbox_up(obj: Context, ssh_port: int, http_port: int, https_port: int,
+               no_baseline: bool) -> None:  # fmt: skip
+    """Start the sandbox, write its inventory and apply the host baseline."""
+    box = _sandbox(obj)
+    with _errors():
+        box.up(Ports(ssh_port, http_port, https_port), _say)
+    if no_baseline:
+        return
+    _say("applying the host baseline (playbooks/host.yml)")
+    target = obj.target()
+    with _errors(), _progress() as progress:
+        result = target.run("host.yml", {}, check=False, on_progress=progress)
+    _check_run(result, "applying the host baseline to the sandbox failed")
+    ports = box.published()
+    click.echo(f"sandbox is up: ssh deploy@127.0.0.1 -p {ports.ssh if ports else ssh_port}; "
+               f"http://127.0.0.1:{ports.http if ports else http_port}/ "
+               f"(inventory {box.hosts_file})")  # fmt: skip
+
+
+@sandbox.command("down")
+@click.pass_obj
+def sandbox_down(obj: Context) -> None:
+    """Remove the sandbox container and its inventory."""
+    with _errors():
+        _sandbox(obj).down(_say)
+
+
+@sandbox.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def sandbox_status(obj: Context, as_json: bool) -> None:
+    """Say whether the sandbox runs and where it is published."""
+    box = _sandbox(obj)
+    with _errors():
+        state = box.state() if box.engine_answers() else None
+        ports = box.published()
+    data: dict[str, Any] = {"container": state or "absent", "inventory": str(box.hosts_file)}
+    if ports is not None:
+        data.update(ssh=ports.ssh, http=ports.http, https=ports.https)
+    if as_json:
+        _echo_json(data)
+    else:
+        click.echo(" ".join(f"{key}={value}" for key, value in data.items()))
+    if state != "running":
+        raise SystemExit(1)

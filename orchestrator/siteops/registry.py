@@ -172,13 +172,10 @@ class Registry:
                     ) from None
                 time.sleep(min(_POLL_SECONDS, max(timeout - waited, 0)))
 
-    def _temp_prefix(self) -> str:
-        return f".{self.path.name}."
-
     def _remove_stale_temp_files(self) -> None:
         # Only a writer holding the lock creates them, so any left now are
         # from a run that died between writing and renaming.
-        for stale in self.path.parent.glob(f"{self._temp_prefix()}*{_TEMP_SUFFIX}"):
+        for stale in self.path.parent.glob(f".{self.path.name}.*{_TEMP_SUFFIX}"):
             with contextlib.suppress(FileNotFoundError):
                 stale.unlink()
 
@@ -200,10 +197,16 @@ class Registry:
             checked = HostSites.model_validate(sites.to_yaml_data())
         except ValidationError as exc:
             raise SiteModelError(str(self.path), describe(exc)) from None
-        _write_atomically(self.path, render(checked), self._temp_prefix())
+        write_atomically(self.path, render(checked))
 
 
-def _write_atomically(path: Path, text: str, prefix: str) -> None:
+def write_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text``: a hidden temporary file, synced, renamed over it.
+
+    Readers see the old file or the new one, never a part; the file's mode is
+    kept. The temporary file is ``.<name>.*.tmp`` (see ``_remove_stale_temp_files``).
+    """
+    prefix = f".{path.name}."
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
     fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=_TEMP_SUFFIX)
     temp = Path(temp_name)

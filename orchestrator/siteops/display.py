@@ -1,0 +1,223 @@
+"""How the CLI shows things: live progress of a run, tables, status lines, JSON views.
+
+Pure formatting: every function takes data and returns text (or writes to the
+stream it is given), so it is unit-tested without a host.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping, Sequence
+from typing import Any, TextIO
+
+from siteops.hostfacts import HostFacts
+from siteops.markdown import slice_name, unit_name
+from siteops.model import HostSites, Runtime, Site
+from siteops.ports import PortRange, ports_of
+from siteops.runner import Progress
+
+SITES_ROOT = "/srv/sites"
+
+
+class ProgressDisplay:
+    """Turns :class:`Progress` updates into output.
+
+    On a terminal: one line rewritten in place (counts, current task and host,
+    a bar when the number of tasks is known). Elsewhere (CI, a pipe): one line
+    per task as it starts, so a log shows how far a run got.
+    """
+
+    def __init__(self, stream: TextIO, *, interactive: bool | None = None) -> None:
+        self.stream = stream
+        self.interactive = stream.isatty() if interactive is None else interactive
+        self._last_task: str | None = None
+        self._drawn = False
+
+    def __call__(self, progress: Progress) -> None:
+        if self.interactive:
+            width = shutil.get_terminal_size((100, 20)).columns
+            line = progress_line(progress)[: max(width - 1, 20)]
+            self.stream.write("\r\x1b[K" + line)
+            self._drawn = True
+            if progress.finished:
+                self.stream.write("\n")
+                self._drawn = False
+        elif progress.task and progress.task != self._last_task:
+            self._last_task = progress.task
+            self.stream.write(f"  [{progress.tasks_done + 1}] {progress.task}\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        """End a line left open by an interrupted run."""
+        if self._drawn:
+            self.stream.write("\n")
+            self._drawn = False
+
+
+def _bar(done: int, total: int, width: int = 20) -> str:
+    filled = min(width, (done * width) // total) if total else width
+    return "[" + "#" * filled + "." * (width - filled) + f"] {done}/{total}"
+
+
+def progress_line(progress: Progress) -> str:
+    """One line: where the run is and what it counted so far."""
+    counts = f"ok={progress.ok} changed={progress.changed} failed={progress.failed}"
+    if progress.unreachable:
+        counts += f" unreachable={progress.unreachable}"
+    if progress.finished:
+        return f"done: {counts}"
+    where = progress.task or progress.play or "starting"
+    if progress.host:
+        where += f" ({progress.host})"
+    if progress.tasks_total:
+        return f"{_bar(progress.tasks_done, progress.tasks_total)} {counts} {where}"
+    return f"task {progress.tasks_done + 1}: {where}  {counts}"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A plain-text table with columns as wide as their widest cell."""
+    widths = [len(h) for h in headers]
+    for row in rows:
+        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(cell.ljust(w) for cell, w in zip(cells, widths, strict=True)).rstrip()
+
+    return "\n".join([line(headers), *(line(row) for row in rows)])
+
+
+def _span(r: range) -> str:
+    return f"{r.start}-{r.stop - 1}"
+
+
+def site_row(name: str, site: Site) -> list[str]:
+    frontend = site.components["frontend"]
+    return [
+        name,
+        str(site.status),
+        str(site.port_block),
+        _span(ports_of(site.port_block, PortRange.FRONTEND)),
+        ", ".join(site.domains.all()),
+        str(frontend.runtime) + (" +api" if "api" in site.components else ""),
+        "yes" if site.database.enabled else "no",
+        "yes" if site.cache.enabled else "no",
+        "on" if site.tls.enabled else "off",
+    ]
+
+
+SITE_HEADERS = ["SITE", "STATUS", "BLOCK", "PORTS", "DOMAINS", "RUNTIME", "DB", "CACHE", "TLS"]
+
+
+def sites_table(sites: HostSites) -> str:
+    if not sites.sites:
+        return "no sites yet (add one with `siteops add-site NAME --domain DOMAIN`)"
+    return table(SITE_HEADERS, [site_row(name, site) for name, site in sites.sites.items()])
+
+
+def site_view(name: str, site: Site) -> dict[str, Any]:
+    """Everything about one site a person looks for, as plain data (``show --json``)."""
+    root = f"{SITES_ROOT}/{name}"
+    return {
+        "name": name,
+        "record": site.model_dump(mode="json"),
+        "ports": {r.value: _span(ports_of(site.port_block, r)) for r in PortRange},
+        "unix_user": name,
+        "slice": slice_name(name),
+        "units": [
+            unit_name(name, component)
+            for component, spec in site.components.items()
+            if spec.runtime != Runtime.STATIC
+        ],
+        "paths": {
+            "root": root,
+            "current": f"{root}/current",
+            "env": f"{root}/shared/.env",
+            "logs": f"{root}/shared/logs",
+            "nginx": f"/etc/nginx/sites-available/{name}.conf",
+        },
+        "database": name if site.database.enabled else None,
+    }
+
+
+def show_text(view: Mapping[str, Any]) -> str:
+    record = view["record"]
+    lines = [
+        f"{view['name']} ({record['status']}): {record['description'] or 'no description'}",
+        f"  domains:   {record['domains']['primary']}"
+        + "".join(f", {alias}" for alias in record["domains"]["aliases"]),
+        f"  block:     {record['port_block']} (frontend {view['ports']['frontend']}, "
+        f"api {view['ports']['api']}, extra {view['ports']['extra']})",
+    ]
+    for component, spec in record["components"].items():
+        port = spec["port"] if spec["port"] is not None else "—"
+        command = spec["command"] or "(static: nginx serves current/)"
+        lines.append(f"  {component + ':':<10} {spec['runtime']} port {port}: {command}")
+    limits = record["limits"]
+    tls = f"on, {record['tls']['email']}" if record["tls"]["enabled"] else "off"
+    lines += [
+        f"  limits:    memory {limits['memory']}, cpu {limits['cpu']}, tasks {limits['tasks']} "
+        f"({view['slice']})",
+        f"  database:  {view['database'] or 'none'}"
+        f"; cache: {'redis user ' + view['name'] if record['cache']['enabled'] else 'none'}",
+        f"  tls:       {tls}",
+        f"  user:      {view['unix_user']} (nologin); units: {', '.join(view['units']) or 'none'}",
+    ]
+    lines += [f"  {key + ':':<10} {value}" for key, value in view["paths"].items()]
+    return "\n".join(lines)
+
+
+def _backup_line(label: str, record: Mapping[str, Any] | None) -> str:
+    if not record:
+        return f"{label}: none yet"
+    text = f"{label}: {record.get('result', '?')} at {record.get('at', '?')}"
+    if record.get("message"):
+        text += f" ({record['message']})"
+    return text
+
+
+def status_view(sites: HostSites, facts: HostFacts) -> dict[str, Any]:
+    """``status --json``: each site's record status next to what the host says."""
+    return {
+        name: {"status": str(sites.sites[name].status), **dict(raw)}
+        for name, raw in facts.sites.items()
+    }
+
+
+def status_text(sites: HostSites, facts: HostFacts) -> str:
+    if not facts.sites:
+        return "no sites yet"
+    blocks: list[str] = []
+    for name, raw in facts.sites.items():
+        site = sites.sites[name]
+        http = raw.get("http") or {}
+        answer = http.get("status") or f"no answer ({http.get('error', 'unknown')})"
+        units = raw.get("units") or {}
+        listeners = raw.get("listeners") or {}
+        cert = (
+            f"expires {raw['cert_expiry']} (issued {raw.get('cert_issued')})"
+            if raw.get("cert_expiry")
+            else ("none yet" if site.tls.enabled else "off")
+        )
+        blocks.append(
+            "\n".join(
+                [
+                    f"{name} ({site.status!s}): {http.get('url', '?')} -> {answer}",
+                    "  units:       " + (", ".join(f"{u} {s}" for u, s in units.items()) or "none"),
+                    "  listening:   "
+                    + (
+                        ", ".join(f"{p} on {'/'.join(a)}" for p, a in listeners.items())
+                        or "nothing in its block"
+                    ),
+                    f"  certificate: {cert}",
+                    f"  disk: {raw.get('disk_use') or '?'}, memory: "
+                    f"{raw.get('memory_use') or '?'} of {site.limits.memory}, db connections: "
+                    f"{raw.get('db_connections', 0)}/{site.database.connection_limit}"
+                    if site.database.enabled
+                    else f"  disk: {raw.get('disk_use') or '?'}, memory: "
+                    f"{raw.get('memory_use') or '?'} of {site.limits.memory}",
+                    "  " + _backup_line("last backup", raw.get("backup")),
+                    "  " + _backup_line("restore test", raw.get("restore_test")),
+                ]
+            )
+        )
+    return "\n\n".join(blocks)

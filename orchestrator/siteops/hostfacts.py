@@ -1,0 +1,97 @@
+"""Live facts about a host and its sites, as gathered by ``playbooks/facts.yml``.
+
+:func:`facts_request` says what to look at (each site's domain, port block,
+units, slice); the playbook runs ``playbooks/files/siteops_facts.py`` on the
+host and hands its JSON back through ``set_stats``; :func:`parse_facts` turns
+that into :class:`HostFacts`. Nothing here talks to the host: the caller runs
+the playbook (see :mod:`siteops.operations`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from siteops.markdown import SiteFacts, slice_name, unit_name
+from siteops.model import HostSites, Runtime
+from siteops.ports import block_ports
+
+FACTS_PLAYBOOK = "facts.yml"
+FACTS_ARTIFACT = "siteops_facts"
+
+
+def site_units(name: str, sites: HostSites) -> list[str]:
+    """The systemd units of a site: one per process component, then its backup timers."""
+    site = sites.sites[name]
+    units = [
+        unit_name(name, component_name)
+        for component_name, component in site.components.items()
+        if component.runtime != Runtime.STATIC
+    ]
+    return [*units, f"siteops-backup@{name}.timer", f"siteops-restore-test@{name}.timer"]
+
+
+def facts_request(sites: HostSites, names: Iterable[str]) -> dict[str, Any]:
+    """The ``siteops_facts_sites`` variable of ``facts.yml`` for the named sites."""
+    return {
+        name: {
+            "domain": sites.sites[name].domains.primary,
+            "ports": block_ports(sites.sites[name].port_block),
+            "units": site_units(name, sites),
+            "slice": slice_name(name),
+            "tls": sites.sites[name].tls.enabled,
+        }
+        for name in names
+    }
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    """What the host said: its listening TCP ports, and per site the raw facts.
+
+    A site's facts hold ``units`` (unit → ActiveState, ``absent`` when the
+    unit does not exist), ``listeners`` (port → addresses), ``http``
+    (``url``, ``status``, maybe ``error``), ``cert_issued``/``cert_expiry``
+    (dates or ``None``), ``disk_use``, ``memory_use``, ``db_connections``,
+    and ``backup``/``restore_test`` (the status files of the backup role, or
+    ``None`` before the first run).
+    """
+
+    listening: frozenset[int]
+    sites: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def registry_facts(self) -> dict[str, SiteFacts]:
+        """The subset the markdown registry shows, per site."""
+        return {
+            name: SiteFacts(
+                cert_expiry=raw.get("cert_expiry"),
+                cert_issued=raw.get("cert_issued"),
+                disk_use=raw.get("disk_use"),
+                memory_use=raw.get("memory_use"),
+                db_connections=raw.get("db_connections"),
+                units={
+                    unit: state
+                    for unit, state in raw.get("units", {}).items()
+                    if unit.endswith(".service")
+                },
+            )
+            for name, raw in self.sites.items()
+        }
+
+
+class FactsMissing(RuntimeError):  # noqa: N818 (reads as the condition it reports)
+    """The facts playbook ended without handing facts back."""
+
+
+def parse_facts(artifacts: Mapping[str, Any]) -> HostFacts:
+    """:class:`HostFacts` from a facts run's ``RunResult.artifacts``."""
+    raw = artifacts.get(FACTS_ARTIFACT)
+    if not isinstance(raw, Mapping):
+        raise FactsMissing(
+            "the host's facts were not handed back (the facts playbook did not finish): "
+            "read the log of the run"
+        )
+    listening = frozenset(int(port) for port in raw.get("listening", []))
+    sites = raw.get("sites", {})
+    return HostFacts(listening=listening, sites=sites if isinstance(sites, Mapping) else {})

@@ -1,0 +1,370 @@
+"""What the CLI's commands do: registry changes under the lock, playbook runs, the markdown.
+
+Each operation follows the same order, so that bad input never reaches the
+host and a failed run can be repeated:
+
+1. take the registry lock (a second siteops on the same inventory waits, then
+   fails naming the holder) and load ``sites.yml``;
+2. check the request against the model; on a problem raise
+   :class:`~siteops.errors.SiteModelError` with nothing changed anywhere;
+3. save the intended state (``pending`` / ``removing``) atomically;
+4. run the playbook for the sites concerned only;
+5. record the outcome (``active``, ``failed``, archived) and regenerate the
+   markdown registry.
+
+With ``dry_run`` the playbook runs in check and diff mode with the intended
+state passed as extra variables, and no file is written.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from siteops.errors import SiteModelError
+from siteops.hostfacts import FACTS_PLAYBOOK, HostFacts, facts_request, parse_facts
+from siteops.inventory import sites_path
+from siteops.markdown import render_registry
+from siteops.model import ArchivedSite, HostSites, Site, SiteStatus
+from siteops.ports import allocate_block
+from siteops.registry import Registry, utc_now, write_atomically
+from siteops.runner import Progress, RunResult, run_playbook
+from siteops.sites import SiteAnswers, add_site, taken_blocks
+
+SITE_PLAYBOOK = "site.yml"
+ALL_PLAYBOOK = "all.yml"
+REMOVE_PLAYBOOK = "remove-site.yml"
+FINAL_BACKUP_ARTIFACT = "siteops_final_backup"
+DEFAULT_LOCK_TIMEOUT = 600.0
+
+OnProgress = Callable[[Progress], None]
+
+
+class ProjectNotFound(RuntimeError):  # noqa: N818 (reads as the condition it reports)
+    """The siteops playbooks and roles cannot be found."""
+
+
+def find_project() -> Path:
+    """The siteops checkout holding ``playbooks/`` and ``roles/``.
+
+    ``SITEOPS_PROJECT`` wins; otherwise the checkout this package is installed
+    from (``pip install -e``).
+    """
+    configured = os.environ.get("SITEOPS_PROJECT")
+    candidate = Path(configured) if configured else Path(__file__).resolve().parents[2]
+    if (candidate / "playbooks" / SITE_PLAYBOOK).is_file() and (candidate / "roles").is_dir():
+        return candidate
+    raise ProjectNotFound(
+        f"no siteops playbooks in {candidate}: run siteops from its checkout "
+        "(pip install -e .) or set SITEOPS_PROJECT to the checkout's directory"
+    )
+
+
+def default_log_dir() -> Path:
+    """Where the logs of playbook runs are kept (``$XDG_STATE_HOME/siteops/logs``)."""
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "siteops" / "logs"
+
+
+@dataclass(frozen=True)
+class Target:
+    """One host of one inventory, and where siteops finds its playbooks and keeps its logs."""
+
+    inventory: Path
+    host: str
+    project: Path
+    log_dir: Path
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+
+    @property
+    def hosts_file(self) -> Path:
+        return self.inventory / "hosts.yml"
+
+    @property
+    def sites_file(self) -> Path:
+        return sites_path(self.inventory, self.host)
+
+    @property
+    def registry_file(self) -> Path:
+        """The markdown registry of the host (``<inventory>/registry/<host>.md``)."""
+        return self.inventory / "registry" / f"{self.host}.md"
+
+    def check_inventory(self) -> None:
+        """Fail early, naming the file, when the inventory cannot be used."""
+        if not self.hosts_file.is_file():
+            raise SiteModelError(
+                str(self.hosts_file),
+                [
+                    "inventory: no hosts.yml here; give --inventory the directory holding "
+                    "hosts.yml and host_vars/ (or run `siteops sandbox up` for a local host)"
+                ],
+            )
+
+    def run(
+        self,
+        playbook: str,
+        extravars: Mapping[str, Any],
+        *,
+        check: bool,
+        on_progress: OnProgress,
+    ) -> RunResult:
+        """Run one of the project's playbooks against this host only."""
+        return run_playbook(
+            self.project / "playbooks" / playbook,
+            self.hosts_file,
+            limit=self.host,
+            extravars=dict(extravars),
+            check=check,
+            diff=check,
+            on_progress=on_progress,
+            project_dir=self.project,
+            log_dir=self.log_dir,
+        )
+
+
+class RunFailed(RuntimeError):  # noqa: N818 (reads as the condition it reports)
+    """A playbook run did not succeed; ``hint`` says how to finish the job."""
+
+    def __init__(self, what: str, result: RunResult, hint: str) -> None:
+        self.result = result
+        self.hint = hint
+        super().__init__(what)
+
+
+def write_markdown(target: Target, sites: HostSites, facts: HostFacts | None = None) -> Path:
+    """Regenerate the host's markdown registry (with live facts when given)."""
+    text = render_registry(
+        target.host,
+        sites,
+        None if facts is None else facts.registry_facts(),
+        as_of=None if facts is None else utc_now(),
+    )
+    target.registry_file.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(target.registry_file, text)
+    return target.registry_file
+
+
+def _with_status(sites: HostSites, names: Iterable[str], status: SiteStatus) -> HostSites:
+    data = sites.to_yaml_data()
+    for name in names:
+        data["siteops_sites"][name]["status"] = status.value
+    return HostSites.model_validate(data)
+
+
+def gather_facts(
+    target: Target, sites: HostSites, names: Iterable[str], on_progress: OnProgress
+) -> HostFacts:
+    """Run the read-only facts playbook for the named sites (none: listeners only)."""
+    result = target.run(
+        FACTS_PLAYBOOK,
+        {"siteops_facts_sites": facts_request(sites, names)},
+        check=False,
+        on_progress=on_progress,
+    )
+    if result.exit_code != 0:
+        raise RunFailed(
+            "gathering facts from the host failed",
+            result,
+            "Check that the host answers (siteops sandbox status, or ssh to it), then retry.",
+        )
+    return parse_facts(result.artifacts)
+
+
+@dataclass(frozen=True)
+class Added:
+    name: str
+    site: Site
+    result: RunResult
+    dry_run: bool
+
+
+def _refuse_existing(sites: HostSites, name: str) -> None:
+    site = sites.sites.get(name)
+    if site is not None and site.status in (SiteStatus.PENDING, SiteStatus.FAILED):
+        raise SiteModelError(
+            f"new site {name!r}",
+            [
+                f"name: site {name!r} is already in the registry ({site.status!s}: "
+                f"its last run did not finish); run `siteops apply {name}` to finish it, "
+                f"or `siteops remove-site {name}` to drop it"
+            ],
+        )
+
+
+def add(
+    target: Target,
+    name: str,
+    answers: SiteAnswers,
+    *,
+    dry_run: bool,
+    on_progress: OnProgress,
+) -> Added:
+    """Add site ``name`` to the registry and converge it (``answers.block`` is chosen here).
+
+    The request is checked against the registry before the host is contacted.
+    The block is the lowest one no site holds and where the host has no
+    listener. The site is saved as ``pending`` before Ansible runs, becomes
+    ``active`` after a successful run and ``failed`` otherwise (then
+    :class:`RunFailed` says to run ``siteops apply NAME``).
+    """
+    target.check_inventory()
+    registry = Registry(target.sites_file)
+    with registry.locked(timeout=target.lock_timeout, purpose=f"add-site {name}"):
+        current = registry.load()
+        _refuse_existing(current, name)
+        # Everything but live listeners is checked before the host is contacted.
+        first_guess = allocate_block(taken_blocks(current), set())
+        add_site(current, name, replace(answers, block=first_guess))
+        facts = gather_facts(target, current, [], on_progress)
+        block = allocate_block(taken_blocks(current), set(facts.listening))
+        updated = add_site(current, name, replace(answers, block=block))
+        if dry_run:
+            result = target.run(
+                SITE_PLAYBOOK,
+                {"siteops_sites": updated.to_yaml_data()["siteops_sites"], "siteops_only": [name]},
+                check=True,
+                on_progress=on_progress,
+            )
+            return Added(name, updated.sites[name], result, dry_run=True)
+        registry.save(updated)
+        result = target.run(
+            SITE_PLAYBOOK, {"siteops_only": [name]}, check=False, on_progress=on_progress
+        )
+        ok = result.exit_code == 0
+        final = _with_status(updated, [name], SiteStatus.ACTIVE if ok else SiteStatus.FAILED)
+        registry.save(final)
+        write_markdown(target, final)
+    if not ok:
+        raise RunFailed(
+            f"adding site {name!r} failed; it is kept in the registry as failed",
+            result,
+            f"Fix the cause, then run `siteops apply {name}` (safe to repeat), "
+            f"or `siteops remove-site {name}` to drop it.",
+        )
+    return Added(name, final.sites[name], result, dry_run=False)
+
+
+@dataclass(frozen=True)
+class Applied:
+    names: list[str]
+    result: RunResult
+    dry_run: bool
+
+
+def apply(target: Target, names: list[str], *, dry_run: bool, on_progress: OnProgress) -> Applied:
+    """Converge the registry onto the host: the named sites, or the baseline and every site."""
+    target.check_inventory()
+    registry = Registry(target.sites_file)
+    purpose = f"apply {' '.join(names)}" if names else "apply (all)"
+    with registry.locked(timeout=target.lock_timeout, purpose=purpose):
+        current = registry.load()
+        unknown = [n for n in names if n not in current.sites]
+        if unknown:
+            raise SiteModelError(
+                str(target.sites_file),
+                [f"site: {n!r} is not in the registry of {target.host}" for n in unknown],
+            )
+        chosen = names or [n for n, s in current.sites.items() if s.status != SiteStatus.REMOVING]
+        if names:
+            result = target.run(
+                SITE_PLAYBOOK, {"siteops_only": names}, check=dry_run, on_progress=on_progress
+            )
+        else:
+            result = target.run(ALL_PLAYBOOK, {}, check=dry_run, on_progress=on_progress)
+        if dry_run:
+            return Applied(chosen, result, dry_run=True)
+        ok = result.exit_code == 0
+        final = _with_status(current, chosen, SiteStatus.ACTIVE if ok else SiteStatus.FAILED)
+        registry.save(final)
+        write_markdown(target, final)
+    if not ok:
+        again = " ".join(["siteops", "apply", *names])
+        raise RunFailed(
+            "the run failed; the sites it was for are marked failed",
+            result,
+            f"Fix the cause, then run `{again}` again (safe to repeat).",
+        )
+    return Applied(chosen, result, dry_run=False)
+
+
+@dataclass(frozen=True)
+class Removed:
+    name: str
+    backup: str | None
+    result: RunResult
+    dry_run: bool
+
+
+_BACKUP_PATH = re.compile(r"^/[^\s]+$")
+
+
+def remove(target: Target, name: str, *, dry_run: bool, on_progress: OnProgress) -> Removed:
+    """Remove a site after a final backup; archive its record, freeing its block and domains.
+
+    The site is marked ``removing`` before the run and archived only after
+    the run succeeded; an interrupted removal is finished by running it again.
+    """
+    target.check_inventory()
+    registry = Registry(target.sites_file)
+    with registry.locked(timeout=target.lock_timeout, purpose=f"remove-site {name}"):
+        current = registry.load()
+        if name not in current.sites:
+            where = "was already removed (archived)" if name in current.archived else "is unknown"
+            raise SiteModelError(
+                str(target.sites_file), [f"site: {name!r} {where} on host {target.host}"]
+            )
+        extravars = {"site": name}
+        if dry_run:
+            result = target.run(REMOVE_PLAYBOOK, extravars, check=True, on_progress=on_progress)
+            return Removed(name, None, result, dry_run=True)
+        removing = _with_status(current, [name], SiteStatus.REMOVING)
+        registry.save(removing)
+        result = target.run(REMOVE_PLAYBOOK, extravars, check=False, on_progress=on_progress)
+        backup = result.artifacts.get(FINAL_BACKUP_ARTIFACT)
+        if result.exit_code != 0 or not isinstance(backup, str) or not _BACKUP_PATH.match(backup):
+            write_markdown(target, removing)
+            raise RunFailed(
+                f"removing site {name!r} did not finish; it stays in the registry as removing",
+                result,
+                f"Fix the cause, then run `siteops remove-site {name}` again: it continues "
+                "where it stopped and keeps the final backup it already took.",
+            )
+        data = removing.to_yaml_data()
+        record = data["siteops_sites"].pop(name)
+        record["status"] = str(current.sites[name].status)  # as it was before the removal
+        data["siteops_archived_sites"][name] = ArchivedSite.model_validate(
+            {"site": record, "archived_at": utc_now(), "backup": backup}
+        ).model_dump(mode="json")
+        final = HostSites.model_validate(data)
+        registry.save(final)
+        write_markdown(target, final)
+    return Removed(name, backup, result, dry_run=False)
+
+
+def status(
+    target: Target, names: list[str], on_progress: OnProgress
+) -> tuple[HostSites, HostFacts]:
+    """The registry and live facts of the named sites (all when none is named)."""
+    target.check_inventory()
+    sites = Registry(target.sites_file).load()
+    unknown = [n for n in names if n not in sites.sites]
+    if unknown:
+        raise SiteModelError(
+            str(target.sites_file),
+            [f"site: {n!r} is not in the registry of {target.host}" for n in unknown],
+        )
+    return sites, gather_facts(target, sites, names or list(sites.sites), on_progress)
+
+
+def registry_markdown(target: Target, *, refresh: bool, on_progress: OnProgress) -> Path:
+    """Regenerate the markdown registry, with live facts from the host when ``refresh``."""
+    sites = Registry(target.sites_file).load()
+    facts = None
+    if refresh:
+        target.check_inventory()
+        facts = gather_facts(target, sites, list(sites.sites), on_progress)
+    return write_markdown(target, sites, facts)

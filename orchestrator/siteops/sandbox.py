@@ -1,0 +1,273 @@
+"""The local sandbox host: a disposable systemd container reached over SSH like a real VPS.
+
+``up`` starts the container from the test hosts' image (``testhosts/``:
+systemd as PID 1, the same flags as the Molecule scenarios), publishes its
+SSH, HTTP and HTTPS ports on 127.0.0.1 only, creates a non-root ``deploy``
+user with passwordless sudo that logs in with a key generated for the
+sandbox, pins the container's SSH host key, and writes an inventory for it
+(``hosts.yml``). The caller then applies the host baseline through it.
+``down`` removes the container and the sandbox's inventory, key included.
+
+Everything the sandbox needs from the machine (the container engine and the
+image) comes from the project's own scripts in ``testhosts/``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+CONTAINER = "siteops-sandbox"
+IMAGE = "siteops-testhost:bookworm"
+HOST = "sandbox"
+DEPLOY_USER = "deploy"
+ENGINE_SOCKET = "unix:///run/siteops-engine/docker.sock"
+DOCKER = "/usr/bin/docker"
+LABEL = "siteops.sandbox=1"
+_BOOT_SECONDS = 60
+_SSH_SECONDS = 30
+
+Say = Callable[[str], None]
+
+
+class SandboxError(RuntimeError):
+    """The sandbox could not be started, reached or stopped; the message says why."""
+
+
+@dataclass(frozen=True)
+class Ports:
+    """The loopback ports the sandbox's SSH, HTTP and HTTPS are published on."""
+
+    ssh: int = 2222
+    http: int = 8080
+    https: int = 8443
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """The sandbox whose inventory lives in ``inventory`` (normally ``inventory/sandbox``)."""
+
+    project: Path
+    inventory: Path
+
+    @property
+    def key(self) -> Path:
+        return self.inventory / ".ssh" / "id_ed25519"
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.inventory / ".ssh" / "known_hosts"
+
+    @property
+    def hosts_file(self) -> Path:
+        return self.inventory / "hosts.yml"
+
+    def _env(self) -> dict[str, str]:
+        return {**os.environ, "DOCKER_HOST": ENGINE_SOCKET}
+
+    def _docker(self, *args: str, stdin: str | None = None, check: bool = True) -> str:
+        try:
+            done = subprocess.run(
+                [DOCKER, *args],
+                input=stdin,
+                capture_output=True,
+                text=True,
+                env=self._env(),
+                check=False,
+            )
+        except FileNotFoundError:
+            raise SandboxError(
+                f"{DOCKER} is missing: run `testhosts/engine.sh start` (it installs the engine)"
+            ) from None
+        if check and done.returncode != 0:
+            raise SandboxError(f"docker {args[0]} failed: {done.stderr.strip() or done.stdout}")
+        return done.stdout
+
+    def _script(self, name: str, *args: str) -> None:
+        script = self.project / "testhosts" / name
+        done = subprocess.run([str(script), *args], env=self._env(), check=False)
+        if done.returncode != 0:
+            raise SandboxError(f"{script} failed (exit {done.returncode}); see its output above")
+
+    def state(self) -> str | None:
+        """The container's state (``running``, ``exited`` …), ``None`` if there is none."""
+        try:
+            out = self._docker("inspect", "-f", "{{.State.Status}}", CONTAINER, check=False)
+        except SandboxError:
+            return None
+        return out.strip() or None
+
+    def engine_answers(self) -> bool:
+        try:
+            subprocess.run(
+                [DOCKER, "info"], env=self._env(), capture_output=True, check=True, timeout=20
+            )
+        except (OSError, subprocess.SubprocessError):
+            return False
+        return True
+
+    def up(self, ports: Ports, say: Say) -> None:
+        """Start (or reuse) the sandbox and write its inventory; idempotent."""
+        if not self.engine_answers():
+            say("starting the container engine (testhosts/engine.sh start)")
+            self._script("engine.sh", "start")
+        state = self.state()
+        if state is None:
+            say(f"building or reusing the image {IMAGE} (testhosts/images.sh)")
+            self._script("images.sh")
+            self._ensure_key(say)
+            say(f"starting {CONTAINER} (SSH on 127.0.0.1:{ports.ssh})")
+            self._docker(*_run_args(ports))
+        elif state != "running":
+            say(f"starting the existing {CONTAINER}")
+            self._docker("start", CONTAINER)
+        else:
+            say(f"{CONTAINER} is already running")
+        self._ensure_key(say)
+        self._wait_for_systemd()
+        self._bootstrap_deploy_user()
+        published = self._published_ports()
+        self._pin_host_key(published.ssh)
+        self._write_inventory(published)
+        self._wait_for_ssh(published.ssh)
+        say(f"{DEPLOY_USER}@127.0.0.1:{published.ssh} answers over SSH with the sandbox key")
+
+    def down(self, say: Say) -> None:
+        """Remove the container and the sandbox's inventory (registry and key included)."""
+        if self.engine_answers() and self.state() is not None:
+            say(f"removing {CONTAINER}")
+            self._docker("rm", "-f", CONTAINER)
+        else:
+            say(f"no {CONTAINER} container")
+        if self.inventory.exists():
+            say(f"removing the sandbox inventory {self.inventory}")
+            shutil.rmtree(self.inventory)
+
+    def _ensure_key(self, say: Say) -> None:
+        if self.key.exists():
+            return
+        say(f"generating the sandbox's SSH key {self.key}")
+        self.key.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "siteops-sandbox",
+             "-f", str(self.key)],
+            check=True,
+        )  # fmt: skip
+
+    def _wait_for_systemd(self) -> None:
+        deadline = time.monotonic() + _BOOT_SECONDS
+        state = ""
+        while time.monotonic() < deadline:
+            state = self._docker(
+                "exec", CONTAINER, "systemctl", "is-system-running", check=False
+            ).strip()
+            if state in ("running", "degraded"):
+                return
+            time.sleep(0.5)
+        raise SandboxError(f"systemd in {CONTAINER} did not finish booting (state {state!r})")
+
+    def _bootstrap_deploy_user(self) -> None:
+        public_key = self.key.with_suffix(".pub").read_text(encoding="utf-8").strip()
+        script = f"""set -eu
+id -u {DEPLOY_USER} >/dev/null 2>&1 || useradd --create-home --shell /bin/bash {DEPLOY_USER}
+install -d -m 0700 -o {DEPLOY_USER} -g {DEPLOY_USER} /home/{DEPLOY_USER}/.ssh
+printf '%s\\n' '{public_key}' > /home/{DEPLOY_USER}/.ssh/authorized_keys
+chown {DEPLOY_USER}:{DEPLOY_USER} /home/{DEPLOY_USER}/.ssh/authorized_keys
+chmod 0600 /home/{DEPLOY_USER}/.ssh/authorized_keys
+printf '%s\\n' '{DEPLOY_USER} ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/{DEPLOY_USER}
+chmod 0440 /etc/sudoers.d/{DEPLOY_USER}
+visudo -cq
+ssh-keygen -A >/dev/null
+systemctl enable --now ssh >/dev/null 2>&1
+systemctl is-active --quiet ssh
+"""
+        self._docker("exec", "-i", CONTAINER, "bash", "-s", stdin=script)
+
+    def _published_ports(self) -> Ports:
+        def port(inner: str) -> int:
+            out = self._docker("port", CONTAINER, inner).strip().splitlines()
+            if not out:
+                raise SandboxError(f"{CONTAINER} does not publish {inner}: run sandbox down, up")
+            return int(out[0].rsplit(":", 1)[1])
+
+        return Ports(ssh=port("22/tcp"), http=port("80/tcp"), https=port("443/tcp"))
+
+    def _pin_host_key(self, ssh_port: int) -> None:
+        key = self._docker("exec", CONTAINER, "cat", "/etc/ssh/ssh_host_ed25519_key.pub").split()
+        self.known_hosts.write_text(f"[127.0.0.1]:{ssh_port} {key[0]} {key[1]}\n", "utf-8")
+
+    def ssh_args(self, ssh_port: int) -> list[str]:
+        return [
+            "-o", f"UserKnownHostsFile={self.known_hosts.resolve()}",
+            "-o", "StrictHostKeyChecking=yes",
+            "-o", "IdentitiesOnly=yes",
+            "-o", "BatchMode=yes",
+            "-i", str(self.key.resolve()),
+            "-p", str(ssh_port),
+        ]  # fmt: skip
+
+    def _write_inventory(self, ports: Ports) -> None:
+        common = " ".join(self.ssh_args(ports.ssh)[:8])  # the -o options
+        host_vars = {
+            "ansible_host": "127.0.0.1",
+            "ansible_port": ports.ssh,
+            "ansible_user": DEPLOY_USER,
+            "ansible_become": True,
+            "ansible_python_interpreter": "/usr/bin/python3",
+            "ansible_ssh_private_key_file": str(self.key.resolve()),
+            "ansible_ssh_common_args": common,
+            # Where the sandbox's nginx is published on this machine.
+            "siteops_sandbox_http_port": ports.http,
+            "siteops_sandbox_https_port": ports.https,
+        }
+        text = (
+            "# Written by `siteops sandbox up`: the local sandbox host, reached over SSH\n"
+            "# as the non-root deploy user. `siteops sandbox down` removes it.\n"
+            "---\n" + yaml.safe_dump({"all": {"hosts": {HOST: host_vars}}}, sort_keys=False)
+        )
+        self.hosts_file.write_text(text, encoding="utf-8")
+
+    def _wait_for_ssh(self, ssh_port: int) -> None:
+        deadline = time.monotonic() + _SSH_SECONDS
+        last = ""
+        while time.monotonic() < deadline:
+            done = subprocess.run(
+                ["ssh", *self.ssh_args(ssh_port), f"{DEPLOY_USER}@127.0.0.1", "sudo", "-n", "true"],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if done.returncode == 0:
+                return
+            last = done.stderr.strip()
+            time.sleep(0.5)
+        raise SandboxError(f"SSH to the sandbox did not answer within {_SSH_SECONDS}s: {last}")
+
+    def published(self) -> Ports | None:
+        """The published ports of the running sandbox, ``None`` when it is not running."""
+        if self.state() != "running":
+            return None
+        return self._published_ports()
+
+
+def _run_args(ports: Ports) -> list[str]:
+    """``docker run`` for the sandbox: the flags proven to boot systemd here (testhosts/)."""
+    return [
+        "run", "--detach", "--name", CONTAINER, "--hostname", HOST, "--label", LABEL,
+        "--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN", "--cap-add", "SYS_PTRACE",
+        "--security-opt", "seccomp=unconfined", "--cgroupns", "host",
+        "--volume", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+        "--tmpfs", "/run", "--tmpfs", "/run/lock",
+        "--stop-signal", "SIGRTMIN+3",
+        "--publish", f"127.0.0.1:{ports.ssh}:22",
+        "--publish", f"127.0.0.1:{ports.http}:80",
+        "--publish", f"127.0.0.1:{ports.https}:443",
+        IMAGE, "/lib/systemd/systemd",
+    ]  # fmt: skip
