@@ -195,6 +195,12 @@ def _refuse_existing(sites: HostSites, name: str) -> None:
         )
 
 
+def _check_new_site(current: HostSites, name: str, answers: SiteAnswers) -> None:
+    """Everything about a new site but live listeners, checked without the host."""
+    _refuse_existing(current, name)
+    add_site(current, name, replace(answers, block=allocate_block(taken_blocks(current), set())))
+
+
 def add(
     target: Target,
     name: str,
@@ -213,12 +219,12 @@ def add(
     """
     target.check_inventory()
     registry = Registry(target.sites_file)
+    # Bad input is refused before the lock file is even created; checked again
+    # under the lock, against what another run may have added meanwhile.
+    _check_new_site(registry.load(), name, answers)
     with registry.locked(timeout=target.lock_timeout, purpose=f"add-site {name}"):
         current = registry.load()
-        _refuse_existing(current, name)
-        # Everything but live listeners is checked before the host is contacted.
-        first_guess = allocate_block(taken_blocks(current), set())
-        add_site(current, name, replace(answers, block=first_guess))
+        _check_new_site(current, name, answers)
         facts = gather_facts(target, current, [], on_progress)
         block = allocate_block(taken_blocks(current), set(facts.listening))
         updated = add_site(current, name, replace(answers, block=block))

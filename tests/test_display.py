@@ -1,0 +1,81 @@
+"""Progress lines, tables and status text."""
+
+from __future__ import annotations
+
+import io
+
+from siteops.display import ProgressDisplay, progress_line, status_text, table
+from siteops.hostfacts import HostFacts
+from siteops.inventory import load_host_sites, sites_path
+from siteops.runner import Progress
+from tests.conftest import EXAMPLE_INVENTORY
+
+
+def test_a_progress_line_names_task_host_and_counts() -> None:
+    line = progress_line(Progress(task="Ensure x", host="vps1", ok=3, changed=1, tasks_done=3))
+    assert line == "task 4: Ensure x (vps1)  ok=3 changed=1 failed=0"
+
+
+def test_a_known_total_draws_a_bar() -> None:
+    line = progress_line(Progress(task="t", tasks_done=5, tasks_total=10))
+    assert line.startswith("[##########..........] 5/10 ")
+
+
+def test_the_end_of_a_run_shows_the_totals_and_unreachable_hosts() -> None:
+    done = Progress(ok=9, changed=2, failed=1, unreachable=1, finished=True)
+    assert progress_line(done) == "done: ok=9 changed=2 failed=1 unreachable=1"
+
+
+def test_without_a_terminal_each_task_is_printed_once() -> None:
+    out = io.StringIO()
+    show = ProgressDisplay(out, interactive=False)
+    for progress in [
+        Progress(task="A"),
+        Progress(task="A", host="h", ok=1),
+        Progress(task="B", tasks_done=1),
+        Progress(finished=True, tasks_done=2),
+    ]:
+        show(progress)
+    assert out.getvalue() == "  [1] A\n  [2] B\n"
+
+
+def test_on_a_terminal_the_line_is_rewritten_and_ended() -> None:
+    out = io.StringIO()
+    show = ProgressDisplay(out, interactive=True)
+    show(Progress(task="A"))
+    show(Progress(finished=True, tasks_done=1))
+    assert out.getvalue().count("\r\x1b[K") == 2
+    assert out.getvalue().endswith("done: ok=0 changed=0 failed=0\n")
+
+
+def test_a_table_aligns_its_columns() -> None:
+    assert table(["A", "BB"], [["xxx", "y"], ["z", "wwww"]]) == "A    BB\nxxx  y\nz    wwww"
+
+
+def test_status_text_shows_http_answer_units_certificate_and_backup() -> None:
+    sites = load_host_sites(sites_path(EXAMPLE_INVENTORY, "vps1"))
+    name = next(iter(sites.sites))
+    facts = HostFacts(
+        listening=frozenset({22}),
+        sites={
+            name: {
+                "units": {f"{name}-frontend.service": "active"},
+                "listeners": {"3100": ["127.0.0.1"]},
+                "http": {"url": "https://x/", "status": 200},
+                "cert_expiry": "2027-01-01",
+                "cert_issued": "2026-10-01",
+                "disk_use": "12M",
+                "memory_use": "20.0M",
+                "db_connections": 1,
+                "backup": {"result": "ok", "at": "2026-11-23T03:00:00Z"},
+                "restore_test": None,
+            }
+        },
+    )
+    text = status_text(sites, facts)
+    assert "https://x/ -> 200" in text
+    assert f"{name}-frontend.service active" in text
+    assert "3100 on 127.0.0.1" in text
+    assert "expires 2027-01-01" in text
+    assert "last backup: ok at 2026-11-23T03:00:00Z" in text
+    assert "restore test: none yet" in text

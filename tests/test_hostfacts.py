@@ -1,0 +1,55 @@
+"""What the facts playbook is asked, what its script reports, and how siteops reads it."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from siteops.hostfacts import FACTS_ARTIFACT, FactsMissing, facts_request, parse_facts
+from siteops.inventory import load_host_sites, sites_path
+from tests.conftest import EXAMPLE_INVENTORY, REPO
+
+SCRIPT = REPO / "playbooks" / "files" / "siteops_facts.py"
+
+
+def test_the_request_names_each_sites_domain_block_units_and_slice() -> None:
+    sites = load_host_sites(sites_path(EXAMPLE_INVENTORY, "vps1"))
+    name, site = next(iter(sites.sites.items()))
+    request = facts_request(sites, [name])
+    assert request[name]["domain"] == site.domains.primary
+    assert len(request[name]["ports"]) == 30
+    assert f"siteops-backup@{name}.timer" in request[name]["units"]
+    assert request[name]["slice"].endswith(".slice")
+
+
+def test_facts_are_read_from_the_runs_artifacts() -> None:
+    facts = parse_facts(
+        {FACTS_ARTIFACT: {"listening": [22, 80], "sites": {"a": {"units": {"x.service": "active",
+                                                                          "x.timer": "active"}}}}}
+    )  # fmt: skip
+    assert facts.listening == {22, 80}
+    assert facts.registry_facts()["a"].units == {"x.service": "active"}
+
+
+def test_a_run_without_facts_says_so() -> None:
+    with pytest.raises(FactsMissing, match="not handed back"):
+        parse_facts({})
+
+
+def test_the_script_reports_a_real_loopback_listener() -> None:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-c", SCRIPT.read_text(encoding="utf-8")],
+            input=json.dumps({"sites": {}}),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    assert port in json.loads(done.stdout)["listening"]

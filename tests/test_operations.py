@@ -1,0 +1,263 @@
+"""The CLI's operations with the playbook runs replaced: what they save, when, and what they run."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from siteops import operations as ops
+from siteops.errors import SiteModelError
+from siteops.hostfacts import FACTS_ARTIFACT
+from siteops.inventory import load_host_sites
+from siteops.model import HostSites
+from siteops.registry import Registry, holder_of
+from siteops.runner import Progress, RunResult
+from siteops.sites import SiteAnswers
+from tests.conftest import REPO
+
+
+@dataclass
+class Call:
+    playbook: str
+    extravars: dict[str, Any]
+    check: bool
+    # The registry as it was on disk while the playbook ran.
+    registry: HostSites
+    locked_by: str | None
+
+
+def ok_result(artifacts: Mapping[str, Any] | None = None) -> RunResult:
+    return RunResult(
+        rc=0,
+        status="successful",
+        stats={"ok": {"sandbox": 5}, "changed": {"sandbox": 2}},
+        log_path=None,
+        artifacts=artifacts or {},
+    )
+
+
+def failed_result() -> RunResult:
+    return RunResult(rc=2, status="failed", stats={"failures": {"sandbox": 1}}, log_path=None)
+
+
+@dataclass(frozen=True)
+class FakeTarget(ops.Target):
+    """A Target whose playbook runs are scripted: facts from ``listening``, results by playbook."""
+
+    listening: tuple[int, ...] = ()
+    results: dict[str, RunResult] = field(default_factory=dict)
+    calls: list[Call] = field(default_factory=list)
+
+    def run(
+        self, playbook: str, extravars: Mapping[str, Any], *, check: bool, on_progress: Any
+    ) -> RunResult:
+        on_progress(Progress(task="a task"))
+        holder = holder_of(self.sites_file)
+        self.calls.append(
+            Call(
+                playbook,
+                dict(extravars),
+                check,
+                load_host_sites(self.sites_file),
+                holder.purpose if holder else None,
+            )
+        )
+        if playbook == "facts.yml":
+            sites = {name: {"units": {}} for name in extravars["siteops_facts_sites"]}
+            return ok_result({FACTS_ARTIFACT: {"listening": list(self.listening), "sites": sites}})
+        return self.results.get(playbook, ok_result())
+
+
+@pytest.fixture
+def inventory(tmp_path: Path) -> Path:
+    (tmp_path / "hosts.yml").write_text("all:\n  hosts:\n    sandbox: {}\n", encoding="utf-8")
+    return tmp_path
+
+
+def target(inventory: Path, **changes: Any) -> FakeTarget:
+    return FakeTarget(inventory, "sandbox", REPO, inventory / "logs", 1.0, **changes)
+
+
+def answers(*domains: str, **changes: Any) -> SiteAnswers:
+    return SiteAnswers(domains=list(domains), block=0, runtime="static", **changes)
+
+
+def nothing(_: Progress) -> None:
+    pass
+
+
+def add(t: FakeTarget, name: str, *domains: str, dry_run: bool = False) -> ops.Added:
+    return ops.add(t, name, answers(*domains), dry_run=dry_run, on_progress=nothing)
+
+
+def test_add_saves_the_site_pending_runs_only_it_then_marks_it_active(inventory: Path) -> None:
+    t = target(inventory)
+
+    added = add(t, "shop", "shop.test")
+
+    facts, site_run = t.calls
+    assert facts.playbook == "facts.yml" and facts.extravars == {"siteops_facts_sites": {}}
+    assert site_run.playbook == "site.yml"
+    assert site_run.extravars == {"siteops_only": ["shop"]}
+    assert site_run.check is False
+    assert site_run.registry.sites["shop"].status == "pending"
+    assert site_run.locked_by == "add-site shop"  # the lock is held during the run
+    assert load_host_sites(t.sites_file).sites["shop"].status == "active"
+    assert added.site.port_block == 0
+    markdown = t.registry_file.read_text(encoding="utf-8")
+    assert "### Site #1: shop" in markdown
+    assert holder_of(t.sites_file) is None
+
+
+def test_blocks_go_to_the_lowest_free_one_and_skip_live_listeners(inventory: Path) -> None:
+    add(target(inventory), "one", "one.test")
+    # Something on the host listens on an API port of block 1 and a frontend port of block 3.
+    busy = target(inventory, listening=(22, 4011, 3135))
+
+    assert add(busy, "two", "two.test").site.port_block == 2
+    assert add(busy, "three", "three.test").site.port_block == 4
+    assert add(target(inventory), "four", "four.test").site.port_block == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "domain", "problem"),
+    [
+        ("My_App", "new.test", "name: site name 'My_App' may use only lowercase"),
+        ("shop", "other.test", "name: site 'shop' already exists"),
+        ("blog", "shop.test", "domains: 'shop.test' is already served by site 'shop'"),
+        ("blog", "not a domain", "domains"),
+    ],
+)
+def test_bad_input_is_refused_before_the_host_is_contacted(
+    inventory: Path, name: str, domain: str, problem: str
+) -> None:
+    add(target(inventory), "shop", "shop.test")
+    before = target(inventory).sites_file.read_bytes()
+    t = target(inventory)
+
+    with pytest.raises(SiteModelError) as caught:
+        add(t, name, domain)
+
+    assert problem in " ".join(caught.value.problems)
+    assert t.calls == []
+    assert t.sites_file.read_bytes() == before
+
+
+def test_a_failed_run_leaves_the_site_failed_and_says_to_apply_it(inventory: Path) -> None:
+    t = target(inventory, results={"site.yml": failed_result()})
+
+    with pytest.raises(ops.RunFailed) as caught:
+        add(t, "shop", "shop.test")
+
+    assert load_host_sites(t.sites_file).sites["shop"].status == "failed"
+    assert "siteops apply shop" in caught.value.hint
+    assert caught.value.result.exit_code == 2
+    # Adding it again points at the way to finish it instead.
+    with pytest.raises(SiteModelError, match="siteops apply shop"):
+        add(target(inventory), "shop", "shop.test")
+    ops.apply(target(inventory), ["shop"], dry_run=False, on_progress=nothing)
+    assert load_host_sites(t.sites_file).sites["shop"].status == "active"
+
+
+def test_a_dry_run_passes_the_intended_sites_in_check_mode_and_writes_nothing(
+    inventory: Path,
+) -> None:
+    add(target(inventory), "shop", "shop.test")
+    before = {p: p.read_bytes() for p in inventory.rglob("*") if p.is_file()}
+    t = target(inventory)
+
+    added = add(t, "blog", "blog.test", dry_run=True)
+
+    run = t.calls[-1]
+    assert (run.playbook, run.check) == ("site.yml", True)
+    assert run.extravars["siteops_only"] == ["blog"]
+    assert set(run.extravars["siteops_sites"]) == {"shop", "blog"}
+    assert added.site.port_block == 1
+    after = {p: p.read_bytes() for p in inventory.rglob("*") if p.is_file()}
+    assert after == before
+
+
+def test_the_lock_holder_is_named_to_a_second_run(inventory: Path) -> None:
+    t = target(inventory)
+    with (
+        Registry(t.sites_file).locked(purpose="add-site first"),
+        pytest.raises(Exception, match="add-site first") as caught,
+    ):
+        add(target(inventory), "shop", "shop.test")
+    assert type(caught.value).__name__ == "RegistryLocked"
+    assert not t.sites_file.exists()
+
+
+def test_remove_archives_the_site_with_its_final_backup_and_frees_its_block(
+    inventory: Path,
+) -> None:
+    add(target(inventory), "shop", "shop.test")
+    add(target(inventory), "blog", "blog.test")
+    backup = "/var/backups/siteops/shop/20261123T000000Z-final"
+    t = target(
+        inventory, results={"remove-site.yml": ok_result({ops.FINAL_BACKUP_ARTIFACT: backup})}
+    )
+
+    removed = ops.remove(t, "shop", dry_run=False, on_progress=nothing)
+
+    (run,) = t.calls
+    assert run.extravars == {"site": "shop"}
+    assert run.registry.sites["shop"].status == "removing"
+    sites = load_host_sites(t.sites_file)
+    assert list(sites.sites) == ["blog"]
+    assert sites.archived["shop"].backup == backup == removed.backup
+    assert sites.archived["shop"].site.status == "active"
+    # The freed block and domain can be given again; the name stays taken by the archive.
+    assert add(target(inventory), "shop2", "shop.test").site.port_block == 0
+    with pytest.raises(SiteModelError, match="archived site"):
+        add(target(inventory), "shop", "shop3.test")
+
+
+def test_a_failed_removal_keeps_the_site_removing_and_can_be_run_again(inventory: Path) -> None:
+    add(target(inventory), "shop", "shop.test")
+    failing = target(inventory, results={"remove-site.yml": failed_result()})
+
+    with pytest.raises(ops.RunFailed, match="stays in the registry as removing") as caught:
+        ops.remove(failing, "shop", dry_run=False, on_progress=nothing)
+
+    assert load_host_sites(failing.sites_file).sites["shop"].status == "removing"
+    assert "remove-site shop" in caught.value.hint
+    backup = "/var/backups/siteops/shop/x-final"
+    again = target(
+        inventory, results={"remove-site.yml": ok_result({ops.FINAL_BACKUP_ARTIFACT: backup})}
+    )
+    ops.remove(again, "shop", dry_run=False, on_progress=nothing)
+    assert "shop" in load_host_sites(again.sites_file).archived
+
+
+def test_remove_refuses_unknown_and_archived_sites(inventory: Path) -> None:
+    t = target(inventory)
+    with pytest.raises(SiteModelError, match="'ghost' is unknown"):
+        ops.remove(t, "ghost", dry_run=False, on_progress=nothing)
+    assert t.calls == []
+
+
+def test_apply_without_names_converges_the_baseline_and_every_site(inventory: Path) -> None:
+    add(target(inventory), "shop", "shop.test")
+    t = target(inventory)
+
+    applied = ops.apply(t, [], dry_run=False, on_progress=nothing)
+
+    assert [c.playbook for c in t.calls] == ["all.yml"]
+    assert applied.names == ["shop"]
+    with pytest.raises(SiteModelError, match="'ghost' is not in the registry"):
+        ops.apply(t, ["ghost"], dry_run=False, on_progress=nothing)
+
+
+def test_a_missing_inventory_is_named(tmp_path: Path) -> None:
+    t = target(tmp_path / "nowhere")
+    with pytest.raises(SiteModelError, match=r"no hosts\.yml here"):
+        add(t, "shop", "shop.test")
+
+
+def test_the_project_is_found_from_the_installed_package() -> None:
+    assert ops.find_project() == REPO
