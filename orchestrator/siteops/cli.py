@@ -28,6 +28,7 @@ from siteops.ports import PortBlocksExhausted
 from siteops.registry import RegistryLocked
 from siteops.remote import RemoteError, host_vars, log_command, ssh_argv
 from siteops.runner import RunResult
+from siteops.sandbox import CONTAINER as SANDBOX_CONTAINER
 from siteops.sandbox import Ports, Sandbox, SandboxError
 from siteops.schema import render
 from siteops.sites import SiteAnswers
@@ -45,6 +46,7 @@ class Context:
         self.inventory = inventory
         self.host = host
         self.lock_timeout = lock_timeout
+        self.sandbox_name = SANDBOX_CONTAINER
 
     @property
     def sites_file(self) -> Path:
@@ -336,13 +338,17 @@ def registry(obj: Context, refresh: bool) -> None:
 
 
 @main.group()
-def sandbox() -> None:
+@click.option("--name", default=SANDBOX_CONTAINER, show_default=True, envvar="SITEOPS_SANDBOX",
+              help="Container name of the sandbox (one per inventory).")  # fmt: skip
+@click.pass_obj
+def sandbox(obj: Context, name: str) -> None:
     """A local disposable host reached over SSH, like a real VPS."""
+    obj.sandbox_name = name
 
 
 def _sandbox(obj: Context) -> Sandbox:
     with _errors():
-        return Sandbox(ops.find_project(), obj.inventory)
+        return Sandbox(ops.find_project(), obj.inventory, obj.sandbox_name)
 
 
 def _say(message: str) -> None:

@@ -30,7 +30,7 @@ HOST = "sandbox"
 DEPLOY_USER = "deploy"
 ENGINE_SOCKET = "unix:///run/siteops-engine/docker.sock"
 DOCKER = "/usr/bin/docker"
-LABEL = "siteops.sandbox=1"
+LABEL = "siteops.sandbox"
 _BOOT_SECONDS = 60
 _SSH_SECONDS = 30
 
@@ -56,6 +56,7 @@ class Sandbox:
 
     project: Path
     inventory: Path
+    name: str = CONTAINER
 
     @property
     def key(self) -> Path:
@@ -99,7 +100,7 @@ class Sandbox:
     def state(self) -> str | None:
         """The container's state (``running``, ``exited`` …), ``None`` if there is none."""
         try:
-            out = self._docker("inspect", "-f", "{{.State.Status}}", CONTAINER, check=False)
+            out = self._docker("inspect", "-f", "{{.State.Status}}", self.name, check=False)
         except SandboxError:
             return None
         return out.strip() or None
@@ -123,13 +124,13 @@ class Sandbox:
             say(f"building or reusing the image {IMAGE} (testhosts/images.sh)")
             self._script("images.sh")
             self._ensure_key(say)
-            say(f"starting {CONTAINER} (SSH on 127.0.0.1:{ports.ssh})")
-            self._docker(*_run_args(ports))
+            say(f"starting {self.name} (SSH on 127.0.0.1:{ports.ssh})")
+            self._docker(*_run_args(self.name, ports))
         elif state != "running":
-            say(f"starting the existing {CONTAINER}")
-            self._docker("start", CONTAINER)
+            say(f"starting the existing {self.name}")
+            self._docker("start", self.name)
         else:
-            say(f"{CONTAINER} is already running")
+            say(f"{self.name} is already running")
         self._ensure_key(say)
         self._wait_for_systemd()
         self._bootstrap_deploy_user()
@@ -142,10 +143,10 @@ class Sandbox:
     def down(self, say: Say) -> None:
         """Remove the container and the sandbox's inventory (registry and key included)."""
         if self.engine_answers() and self.state() is not None:
-            say(f"removing {CONTAINER}")
-            self._docker("rm", "-f", CONTAINER)
+            say(f"removing {self.name}")
+            self._docker("rm", "-f", self.name)
         else:
-            say(f"no {CONTAINER} container")
+            say(f"no {self.name} container")
         if self.inventory.exists():
             say(f"removing the sandbox inventory {self.inventory}")
             shutil.rmtree(self.inventory)
@@ -166,12 +167,12 @@ class Sandbox:
         state = ""
         while time.monotonic() < deadline:
             state = self._docker(
-                "exec", CONTAINER, "systemctl", "is-system-running", check=False
+                "exec", self.name, "systemctl", "is-system-running", check=False
             ).strip()
             if state in ("running", "degraded"):
                 return
             time.sleep(0.5)
-        raise SandboxError(f"systemd in {CONTAINER} did not finish booting (state {state!r})")
+        raise SandboxError(f"systemd in {self.name} did not finish booting (state {state!r})")
 
     def _bootstrap_deploy_user(self) -> None:
         public_key = self.key.with_suffix(".pub").read_text(encoding="utf-8").strip()
@@ -188,19 +189,19 @@ ssh-keygen -A >/dev/null
 systemctl enable --now ssh >/dev/null 2>&1
 systemctl is-active --quiet ssh
 """
-        self._docker("exec", "-i", CONTAINER, "bash", "-s", stdin=script)
+        self._docker("exec", "-i", self.name, "bash", "-s", stdin=script)
 
     def _published_ports(self) -> Ports:
         def port(inner: str) -> int:
-            out = self._docker("port", CONTAINER, inner).strip().splitlines()
+            out = self._docker("port", self.name, inner).strip().splitlines()
             if not out:
-                raise SandboxError(f"{CONTAINER} does not publish {inner}: run sandbox down, up")
+                raise SandboxError(f"{self.name} does not publish {inner}: run sandbox down, up")
             return int(out[0].rsplit(":", 1)[1])
 
         return Ports(ssh=port("22/tcp"), http=port("80/tcp"), https=port("443/tcp"))
 
     def _pin_host_key(self, ssh_port: int) -> None:
-        key = self._docker("exec", CONTAINER, "cat", "/etc/ssh/ssh_host_ed25519_key.pub").split()
+        key = self._docker("exec", self.name, "cat", "/etc/ssh/ssh_host_ed25519_key.pub").split()
         self.known_hosts.write_text(f"[127.0.0.1]:{ssh_port} {key[0]} {key[1]}\n", "utf-8")
 
     def ssh_args(self, ssh_port: int) -> list[str]:
@@ -257,10 +258,10 @@ systemctl is-active --quiet ssh
         return self._published_ports()
 
 
-def _run_args(ports: Ports) -> list[str]:
+def _run_args(name: str, ports: Ports) -> list[str]:
     """``docker run`` for the sandbox: the flags proven to boot systemd here (testhosts/)."""
     return [
-        "run", "--detach", "--name", CONTAINER, "--hostname", HOST, "--label", LABEL,
+        "run", "--detach", "--name", name, "--hostname", HOST, "--label", f"{LABEL}={name}",
         "--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN", "--cap-add", "SYS_PTRACE",
         "--security-opt", "seccomp=unconfined", "--cgroupns", "host",
         "--volume", "/sys/fs/cgroup:/sys/fs/cgroup:rw",

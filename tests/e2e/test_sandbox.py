@@ -1,0 +1,257 @@
+"""End to end: the siteops CLI, as a person runs it, against a sandbox host reached over SSH.
+
+One sandbox (its own container name, ports and inventory) serves the whole
+module; the tests run in file order and build on each other, like a session
+at the terminal: bring the host up, add sites (two at once), try bad input
+and a dry run, interrupt a run and finish it, look at status and logs,
+remove a site. Needs the container engine and the test host image
+(`./dev e2e` sets both up).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.conftest import REPO
+
+from siteops.inventory import load_host_sites
+
+NAME = "siteops-sandbox-e2e"
+SSH_PORT, HTTP_PORT, HTTPS_PORT = 2232, 8090, 8453
+SITEOPS = str(Path(sys.executable).parent / "siteops")
+
+
+class Host:
+    """The sandbox as the tests see it: the CLI, SSH as deploy, HTTP on the published port."""
+
+    def __init__(self, root: Path) -> None:
+        self.inventory = root / "inventory"
+        self.state = root / "state"
+        self.env = {**os.environ, "XDG_STATE_HOME": str(self.state), "SITEOPS_SANDBOX": NAME}
+
+    @property
+    def sites_file(self) -> Path:
+        return self.inventory / "host_vars" / "sandbox" / "sites.yml"
+
+    def siteops(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [SITEOPS, "-i", str(self.inventory), *args],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            cwd=REPO,
+            check=False,
+        )
+        print(
+            f"$ siteops {' '.join(args)} -> {done.returncode}\n{done.stdout}{done.stderr[-2000:]}"
+        )
+        if check:
+            assert done.returncode == 0, done.stderr
+        return done
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [SITEOPS, "-i", str(self.inventory), *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=self.env,
+            cwd=REPO,
+        )
+
+    def ssh(self, command: str) -> subprocess.CompletedProcess[str]:
+        key = self.inventory / ".ssh"
+        return subprocess.run(
+            ["ssh", "-o", f"UserKnownHostsFile={key / 'known_hosts'}", "-o", "BatchMode=yes",
+             "-i", str(key / "id_ed25519"), "-p", str(SSH_PORT), "deploy@127.0.0.1", command],
+            capture_output=True,
+            text=True,
+            check=False,
+        )  # fmt: skip
+
+    def get(self, domain: str) -> tuple[int, str]:
+        """GET / through the sandbox's nginx with ``domain`` as Host header (0: no answer)."""
+        done = subprocess.run(
+            ["curl", "-s", "-m", "10", "-H", f"Host: {domain}", "-w", "\n%{http_code}",
+             f"http://127.0.0.1:{HTTP_PORT}/"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )  # fmt: skip
+        body, _, code = done.stdout.rpartition("\n")
+        return int(code or 0), body
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Host]:
+    box = Host(tmp_path_factory.mktemp("e2e"))
+    started = time.monotonic()
+    box.siteops(
+        "sandbox", "up", "--ssh-port", str(SSH_PORT), "--http-port", str(HTTP_PORT),
+        "--https-port", str(HTTPS_PORT),
+    )  # fmt: skip
+    print(f"sandbox up with the host baseline: {time.monotonic() - started:.1f}s")
+    try:
+        yield box
+    finally:
+        box.siteops("sandbox", "down", check=False)
+
+
+def test_the_sandbox_is_reached_over_ssh_as_a_non_root_user_with_sudo(host: Host) -> None:
+    assert host.ssh("id -un").stdout.strip() == "deploy"
+    assert host.ssh("sudo -n id -u").stdout.strip() == "0"
+    status = json.loads(host.siteops("sandbox", "status", "--json").stdout)
+    assert (status["container"], status["ssh"], status["http"]) == ("running", SSH_PORT, HTTP_PORT)
+
+
+def test_two_concurrent_add_sites_both_finish_with_their_own_blocks(host: Host) -> None:
+    started = time.monotonic()
+    first = host.start("add-site", "alpha", "--domain", "alpha.test", "--domain",
+                       "www.alpha.test", "--runtime", "static")  # fmt: skip
+    time.sleep(0.3)
+    second = host.start("add-site", "beta", "--domain", "beta.test", "--runtime", "static",
+                        "--cache")  # fmt: skip
+    outputs = [process.communicate(timeout=600) for process in (first, second)]
+    elapsed = time.monotonic() - started
+    for process, (out, err) in zip((first, second), outputs, strict=True):
+        print(out, err[-1500:])
+        assert process.returncode == 0, err
+    print(f"two add-site run at once: {elapsed:.1f}s in all")
+    sites = load_host_sites(host.sites_file)  # valid, or this raises
+    assert {n: s.status for n, s in sites.sites.items()} == {"alpha": "active", "beta": "active"}
+    assert sites.sites["alpha"].port_block != sites.sites["beta"].port_block
+
+
+def test_each_site_answers_through_nginx_with_its_own_content(host: Host) -> None:
+    for domain, site in [("alpha.test", "alpha"), ("www.alpha.test", "alpha"),
+                         ("beta.test", "beta")]:  # fmt: skip
+        code, body = host.get(domain)
+        assert code == 200
+        assert f"Site {site} has not been deployed yet" in body
+    code, body = host.get("unknown.test")
+    assert code == 0 or "deployed" not in body  # the default server closes the connection
+
+
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        (["alpha", "--domain", "other.test"], "site 'alpha' already exists"),
+        (["gamma", "--domain", "beta.test"], "'beta.test' is already served by site 'beta'"),
+        (["Gamma_1", "--domain", "gamma.test"], "site name 'Gamma_1' may use only"),
+    ],
+)
+def test_a_taken_name_or_domain_is_refused_and_the_registry_is_untouched(
+    host: Host, args: list[str], problem: str
+) -> None:
+    before = host.sites_file.read_bytes()
+    done = host.siteops("add-site", *args, check=False)
+    assert done.returncode == 2
+    assert problem in done.stderr
+    assert host.sites_file.read_bytes() == before
+
+
+def test_a_dry_run_changes_nothing_on_the_host_or_in_the_registry(host: Host) -> None:
+    before = {p: p.read_bytes() for p in host.inventory.rglob("*") if p.is_file()}
+    done = host.siteops("add-site", "gamma", "--domain", "gamma.test", "--runtime", "python",
+                        "--api", "--dry-run")  # fmt: skip
+    assert "would get port block 2" in done.stdout
+    assert re.search(r"\d+ would change", done.stdout)
+    after = {p: p.read_bytes() for p in host.inventory.rglob("*") if p.is_file()}
+    assert after == before
+    probe = host.ssh("id gamma; sudo -n ls /srv/sites /etc/nginx/sites-enabled /etc/systemd/system")
+    assert "no such user" in probe.stderr
+    assert "gamma" not in probe.stdout
+    assert host.get("gamma.test")[0] == 0
+
+
+def test_an_interrupted_add_site_is_finished_by_apply_without_duplicates(host: Host) -> None:
+    run = host.start("add-site", "delta", "--domain", "delta.test", "--runtime", "node", "--api")
+    assert run.stderr is not None
+    seen = []
+    for line in run.stderr:
+        seen.append(line)
+        if re.match(r"\s+\[(\d+)\]", line) and int(re.findall(r"\[(\d+)\]", line)[0]) >= 30:
+            run.send_signal(signal.SIGINT)  # Ctrl-C halfway through the site's run
+            break
+    rest = run.communicate(timeout=120)[1]
+    print("".join(seen[-3:]) + rest)
+    assert run.returncode == 130
+    assert "siteops apply delta" in rest
+    assert load_host_sites(host.sites_file).sites["delta"].status == "failed"
+
+    host.siteops("apply", "delta")
+
+    sites = load_host_sites(host.sites_file)
+    assert sites.sites["delta"].status == "active"
+    assert len({s.port_block for s in sites.sites.values()}) == len(sites.sites)
+    probe = host.ssh(
+        "getent passwd | grep -c '^delta:'; sudo -n ls /etc/nginx/sites-enabled | grep -c delta;"
+        " sudo -n ls /etc/systemd/system | grep -c '^delta-'; sudo -n -u postgres psql -tAc"
+        " \"SELECT count(*) FROM pg_database WHERE datname = 'delta'\""
+    )
+    # One user, one nginx config, two units (frontend, api), one database.
+    assert probe.stdout.split() == ["1", "1", "2", "1"]
+
+
+def test_list_show_and_status_speak_json(host: Host) -> None:
+    listed = json.loads(host.siteops("list", "--json").stdout)
+    assert set(listed["sites"]) == {"alpha", "beta", "delta"}
+    shown = json.loads(host.siteops("show", "delta", "--json").stdout)
+    assert shown["units"] == ["delta-frontend.service", "delta-api.service"]
+    status = json.loads(host.siteops("status", "--json").stdout)["sites"]
+    assert status["alpha"]["http"]["status"] == 200
+    assert status["beta"]["http"]["status"] == 200
+    # delta has no release yet: its units exist but nothing runs from the placeholder.
+    assert status["delta"]["units"]["delta-frontend.service"] == "inactive"
+    assert status["delta"]["units"]["siteops-backup@delta.timer"] == "active"
+
+
+def test_logs_show_the_sites_own_log_lines(host: Host) -> None:
+    host.get("alpha.test")
+    done = host.siteops("logs", "alpha", "-n", "5")
+    assert "GET / HTTP/1.1" in done.stdout
+
+
+def test_the_database_password_never_leaves_the_host(host: Host) -> None:
+    env = host.ssh("sudo -n grep ^DATABASE_URL= /srv/sites/delta/shared/.env").stdout
+    password = re.findall(r"://delta:([^@]+)@", env)[0]
+    assert len(password) >= 16
+    kept = [*host.state.rglob("*.log"), *host.inventory.rglob("*.yml"),
+            *host.inventory.rglob("*.md")]  # fmt: skip
+    assert kept
+    for path in kept:
+        assert password not in path.read_text(encoding="utf-8"), path
+
+
+def test_remove_site_keeps_a_backup_and_leaves_the_others_serving(host: Host) -> None:
+    done = host.siteops("remove-site", "beta", "--yes")
+    backup = re.findall(r"final backup (/\S+)", done.stdout)[0]
+    listing = host.ssh(f"sudo -n ls {backup}").stdout.split()
+    assert set(listing) == {"db.dump", "shared.tar.gz"}
+    assert host.ssh("id beta").returncode != 0
+    assert host.get("beta.test")[0] == 0
+    assert host.get("alpha.test")[0] == 200
+    sites = load_host_sites(host.sites_file)
+    assert "beta" not in sites.sites
+    assert sites.archived["beta"].backup == backup
+
+
+def test_the_markdown_registry_is_stable_and_names_every_site(host: Host) -> None:
+    host.siteops("registry")
+    path = host.inventory / "registry" / "sandbox.md"
+    first = path.read_bytes()
+    host.siteops("registry")
+    assert path.read_bytes() == first
+    text = first.decode()
+    assert "### Site #1: alpha" in text
+    assert "delta" in text
+    assert "beta" in text  # in the archive section
