@@ -261,3 +261,16 @@ def test_a_missing_inventory_is_named(tmp_path: Path) -> None:
 
 def test_the_project_is_found_from_the_installed_package() -> None:
     assert ops.find_project() == REPO
+
+
+def test_each_host_of_an_inventory_has_its_own_registry(inventory: Path) -> None:
+    (inventory / "hosts.yml").write_text(
+        "all:\n  hosts:\n    sandbox: {}\n    other: {}\n", encoding="utf-8"
+    )
+    add(target(inventory), "shop", "shop.test")
+    other = FakeTarget(inventory, "other", REPO, inventory / "logs", 1.0)
+
+    # The same name, domain and block are free on another host.
+    assert add(other, "shop", "shop.test").site.port_block == 0
+    assert other.sites_file != target(inventory).sites_file
+    assert list(load_host_sites(other.sites_file).sites) == ["shop"]

@@ -255,3 +255,14 @@ def test_the_markdown_registry_is_stable_and_names_every_site(host: Host) -> Non
     assert "### Site #1: alpha" in text
     assert "delta" in text
     assert "beta" in text  # in the archive section
+
+
+def test_a_refreshed_registry_shows_live_facts(host: Host) -> None:
+    path = host.inventory / "registry" / "sandbox.md"
+    assert "❔ unknown" in path.read_text(encoding="utf-8")  # before: unit states unknown
+    host.siteops("registry", "--refresh")
+    text = path.read_text(encoding="utf-8")
+    assert "**Live facts as of:** 20" in text
+    # delta's frontend unit exists but does not run from the placeholder release.
+    assert "`delta-frontend.service` | ⏸️ inactive" in text
+    assert "❔ unknown" not in text
