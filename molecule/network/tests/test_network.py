@@ -101,30 +101,27 @@ def test_the_rules_survive_a_restart_of_nftables(host: testinfra.host.Host) -> N
     assert "netb 3110 netb" in connect(host, "www-data", 3110)
 
 
-def test_removing_a_site_removes_only_its_rule(host: testinfra.host.Host) -> None:
-    before = host.check_output("nft list table inet siteops")
-    assert before.count('comment "siteops net') == 3
-    run = subprocess.run(
+def playbook(name: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
-         str(REPO / "playbooks" / "remove-site.yml"), "-e", "site=netc"],
+         str(REPO / "playbooks" / name), *extra],
         capture_output=True,
         text=True,
         check=False,
         env={**os.environ, "ANSIBLE_ROLES_PATH": str(REPO / "roles"), "ANSIBLE_NOCOLOR": "1"},
     )  # fmt: skip
+
+
+def test_removing_a_site_removes_only_its_rule(host: testinfra.host.Host) -> None:
+    before = host.check_output("nft list table inet siteops")
+    assert before.count('comment "siteops net') == 3
+    run = playbook("remove-site.yml", "-e", "site=netc")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr
     after = host.check_output("nft list table inet siteops")
     assert 'comment "siteops netc"' not in after
     assert 'comment "siteops neta"' in after and 'comment "siteops netb"' in after
     assert REFUSED in tcp_connect(host, "neta", 3110)
     # A second converge of the remaining sites changes nothing.
-    again = subprocess.run(
-        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
-         str(REPO / "playbooks" / "site.yml"), "-e", '{"siteops_only": ["neta", "netb"]}'],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "ANSIBLE_ROLES_PATH": str(REPO / "roles"), "ANSIBLE_NOCOLOR": "1"},
-    )  # fmt: skip
+    again = playbook("site.yml", "-e", '{"siteops_only": ["neta", "netb"]}')
     assert again.returncode == 0, again.stdout[-3000:]
     assert "changed=0" in again.stdout, again.stdout[-3000:]
