@@ -26,6 +26,7 @@ from siteops.inventory import load_host_sites
 from siteops.model import Runtime
 from siteops.ports import PortBlocksExhausted
 from siteops.registry import RegistryLocked
+from siteops.release import SourceError
 from siteops.remote import RemoteError, host_vars, log_command, ssh_argv
 from siteops.runner import RunResult
 from siteops.sandbox import CONTAINER as SANDBOX_CONTAINER
@@ -79,7 +80,7 @@ def _errors() -> Iterator[None]:
         _fail([str(exc)], EXIT_LOCKED)
     except ops.RunFailed as exc:
         _report_failure(exc)
-    except (ops.ProjectNotFound, SandboxError, RemoteError, FactsMissing) as exc:
+    except (ops.ProjectNotFound, SandboxError, RemoteError, FactsMissing, SourceError) as exc:
         _fail([f"siteops: {exc}"], 1)
 
 
@@ -325,6 +326,67 @@ def logs(obj: Context, name: str, component: str | None, lines: int, follow: boo
     except KeyboardInterrupt:
         code = 0
     raise SystemExit(code)
+
+
+def _health(command: Any) -> Any:
+    """The health-check options of deploy and rollback."""
+    command = click.option(
+        "--health-timeout", type=click.IntRange(1, 600), default=30, show_default=True,
+        help="Seconds the release may take to answer.",
+    )(command)  # fmt: skip
+    return click.option(
+        "--health-path", default="/", show_default=True, help="Path that must answer."
+    )(command)
+
+
+@main.command()
+@click.argument("name")
+@click.option("--source", required=True, help="A directory, or a git URL (cloned here).")
+@click.option("--ref", help="Branch, tag or commit of a git source.")
+@_health
+@click.pass_obj
+def deploy(obj: Context, name: str, source: str, ref: str | None, health_path: str,
+           health_timeout: int) -> None:  # fmt: skip
+    """Deploy a new release of NAME; a release that fails its health check is switched back."""
+    with _errors(), _progress() as progress:
+        done = ops.deploy(obj.target(), name, source, ref, health=(health_path, health_timeout),
+                          on_progress=progress)  # fmt: skip
+    click.echo(f"{name}: {done.message or 'deployed ' + str(done.release_id)}")
+
+
+@main.command()
+@click.argument("name")
+@click.option("--to", "to", help="The release to go back to (default: the previous good one).")
+@_health
+@click.pass_obj
+def rollback(obj: Context, name: str, to: str | None, health_path: str,
+             health_timeout: int) -> None:  # fmt: skip
+    """Switch NAME back to its previous good release; the current one is marked bad."""
+    with _errors(), _progress() as progress:
+        done = ops.rollback(obj.target(), name, to, health=(health_path, health_timeout),
+                            on_progress=progress)  # fmt: skip
+    click.echo(f"{name}: {done.message}")
+
+
+@main.command()
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def releases(obj: Context, name: str, as_json: bool) -> None:
+    """The releases of NAME: which one is current, and each deploy's outcome."""
+    with _errors(), _progress() as progress:
+        data = ops.releases(obj.target(), name, on_progress=progress)
+    if as_json:
+        _echo_json(data)
+        return
+    rows = [
+        [("* " if r.get("id") == data["current"] else "  ") + str(r.get("id")), str(r.get("at")),
+         str(r.get("result")), str(r.get("ref") or ""), str(r.get("message") or "")]
+        for r in data["log"]
+    ]  # fmt: skip
+    click.echo(f"current: {data['current']}")
+    if rows:
+        click.echo(show.table(["RELEASE", "AT", "RESULT", "REF", "MESSAGE"], rows))
 
 
 @main.command()

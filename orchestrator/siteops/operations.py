@@ -32,10 +32,13 @@ from siteops.markdown import render_registry
 from siteops.model import ArchivedSite, HostSites, Site, SiteStatus
 from siteops.ports import allocate_block
 from siteops.registry import Registry, utc_now, write_atomically
+from siteops.release import packed
 from siteops.runner import Progress, RunResult, run_playbook
 from siteops.sites import SiteAnswers, add_site, taken_blocks
 
 SITE_PLAYBOOK = "site.yml"
+DEPLOY_PLAYBOOK = "deploy.yml"
+RELEASE_ARTIFACT = "siteops_release"
 ALL_PLAYBOOK = "all.yml"
 REMOVE_PLAYBOOK = "remove-site.yml"
 FINAL_BACKUP_ARTIFACT = "siteops_final_backup"
@@ -374,3 +377,96 @@ def registry_markdown(target: Target, *, refresh: bool, on_progress: OnProgress)
         target.check_inventory()
         facts = gather_facts(target, sites, list(sites.sites), on_progress)
     return write_markdown(target, sites, facts)
+
+
+@dataclass(frozen=True)
+class Released:
+    name: str
+    release_id: str | None
+    message: str
+    result: RunResult
+
+
+def _known_site(target: Target, name: str) -> HostSites:
+    target.check_inventory()
+    sites = Registry(target.sites_file).load()
+    if name not in sites.sites:
+        raise SiteModelError(
+            str(target.sites_file), [f"site: {name!r} is not in the registry of {target.host}"]
+        )
+    return sites
+
+
+def deploy(
+    target: Target,
+    name: str,
+    source: str,
+    ref: str | None,
+    *,
+    health: tuple[str, int],
+    on_progress: OnProgress,
+) -> Released:
+    """Pack ``source`` here, then deploy it on the host as a new release of ``name``.
+
+    The host switches ``current`` only after the release is built, and back
+    again if the health check fails; a second deploy of the same site while
+    one runs is refused there, naming the holder. The registry is not locked:
+    a deploy changes no record.
+    """
+    _known_site(target, name)
+    with packed(source, ref) as release:
+        result = target.run(
+            DEPLOY_PLAYBOOK,
+            {
+                "site": name,
+                "archive": str(release.archive),
+                "release": release.release_id,
+                "source": release.source,
+                "ref": release.ref,
+                "health_path": health[0],
+                "health_timeout": health[1],
+            },
+            check=False,
+            on_progress=on_progress,
+        )
+    if result.exit_code != 0:
+        raise RunFailed(
+            f"release {release.release_id} of {name!r} was not deployed; "
+            "the site serves what it served before",
+            result,
+            f"See `siteops logs {name}` and `siteops releases {name}`; fix the release "
+            "and deploy again.",
+        )
+    message = str(result.artifacts.get(RELEASE_ARTIFACT, ""))
+    return Released(name, release.release_id, message, result)
+
+
+def rollback(
+    target: Target, name: str, to: str | None, *, health: tuple[str, int], on_progress: OnProgress
+) -> Released:
+    """Switch ``name`` back to the previous good release (or ``to``); the one left is marked bad."""
+    _known_site(target, name)
+    extravars: dict[str, Any] = {
+        "site": name,
+        "release_action": "rollback",
+        "health_path": health[0],
+        "health_timeout": health[1],
+    }
+    if to:
+        extravars["to"] = to
+    result = target.run(DEPLOY_PLAYBOOK, extravars, check=False, on_progress=on_progress)
+    if result.exit_code != 0:
+        raise RunFailed(
+            f"rolling back {name!r} failed",
+            result,
+            f"See `siteops releases {name}` for the releases on the host.",
+        )
+    return Released(name, to, str(result.artifacts.get(RELEASE_ARTIFACT, "")), result)
+
+
+def releases(target: Target, name: str, on_progress: OnProgress) -> dict[str, Any]:
+    """The current release of ``name`` and its release log, as the host records them."""
+    sites = _known_site(target, name)
+    facts = gather_facts(target, sites, [name], on_progress)
+    release = facts.sites.get(name, {}).get("release") or {}
+    return {"current": release.get("current"), "log": list(release.get("log", []))}

@@ -27,6 +27,8 @@ from typing import Any
 
 SITES_ROOT = "/srv/sites"
 BACKUPS = "/var/backups/siteops"
+RELEASE_LOGS = "/var/lib/siteops/releases"
+RELEASES_SHOWN = 50
 LIVE = "/etc/letsencrypt/live"
 TIMEOUT = 5
 
@@ -170,6 +172,25 @@ def status_file(site: str, name: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def releases(site: str) -> dict[str, Any]:
+    """The release ``current`` points at and the newest records of the site's release log."""
+    try:
+        current: str | None = Path(f"{SITES_ROOT}/{site}/current").readlink().name
+    except OSError:
+        current = None
+    records: list[dict[str, Any]] = []
+    try:
+        lines = Path(f"{RELEASE_LOGS}/{site}.jsonl").read_text("utf-8").splitlines()
+    except OSError:
+        lines = []
+    for line in lines[-RELEASES_SHOWN:]:
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            continue
+    return {"current": current, "log": records}
+
+
 def main() -> None:
     wanted = json.load(sys.stdin).get("sites", {})
     listening = listeners()
@@ -189,6 +210,7 @@ def main() -> None:
             "db_connections": connections.get(name, 0),
             "backup": status_file(name, "backup"),
             "restore_test": status_file(name, "restore-test"),
+            "release": releases(name),
         }
     json.dump({"listening": sorted(listening), "sites": sites}, sys.stdout, sort_keys=True)
 
