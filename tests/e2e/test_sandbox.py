@@ -11,99 +11,23 @@ remove a site. Needs the container engine and the test host image
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from tests.conftest import REPO
 
 from siteops.inventory import load_host_sites
+from tests.e2e.conftest import Host, sandbox_host
 
 NAME = "siteops-sandbox-e2e"
 SSH_PORT, HTTP_PORT, HTTPS_PORT = 2232, 8090, 8453
-SITEOPS = str(Path(sys.executable).parent / "siteops")
-
-
-class Host:
-    """The sandbox as the tests see it: the CLI, SSH as deploy, HTTP on the published port."""
-
-    def __init__(self, root: Path) -> None:
-        self.inventory = root / "inventory"
-        self.state = root / "state"
-        self.env = {**os.environ, "XDG_STATE_HOME": str(self.state), "SITEOPS_SANDBOX": NAME}
-
-    @property
-    def sites_file(self) -> Path:
-        return self.inventory / "host_vars" / "sandbox" / "sites.yml"
-
-    def siteops(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [SITEOPS, "-i", str(self.inventory), *args],
-            capture_output=True,
-            text=True,
-            env=self.env,
-            cwd=REPO,
-            check=False,
-        )
-        print(
-            f"$ siteops {' '.join(args)} -> {done.returncode}\n{done.stdout}{done.stderr[-2000:]}"
-        )
-        if check:
-            assert done.returncode == 0, done.stderr
-        return done
-
-    def start(self, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [SITEOPS, "-i", str(self.inventory), *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=self.env,
-            cwd=REPO,
-        )
-
-    def ssh(self, command: str) -> subprocess.CompletedProcess[str]:
-        key = self.inventory / ".ssh"
-        return subprocess.run(
-            ["ssh", "-o", f"UserKnownHostsFile={key / 'known_hosts'}", "-o", "BatchMode=yes",
-             "-i", str(key / "id_ed25519"), "-p", str(SSH_PORT), "deploy@127.0.0.1", command],
-            capture_output=True,
-            text=True,
-            check=False,
-        )  # fmt: skip
-
-    def get(self, domain: str) -> tuple[int, str]:
-        """GET / through the sandbox's nginx with ``domain`` as Host header (0: no answer)."""
-        done = subprocess.run(
-            ["curl", "-s", "-m", "10", "-H", f"Host: {domain}", "-w", "\n%{http_code}",
-             f"http://127.0.0.1:{HTTP_PORT}/"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )  # fmt: skip
-        body, _, code = done.stdout.rpartition("\n")
-        return int(code or 0), body
 
 
 @pytest.fixture(scope="module")
 def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Host]:
-    box = Host(tmp_path_factory.mktemp("e2e"))
-    started = time.monotonic()
-    box.siteops(
-        "sandbox", "up", "--ssh-port", str(SSH_PORT), "--http-port", str(HTTP_PORT),
-        "--https-port", str(HTTPS_PORT),
-    )  # fmt: skip
-    print(f"sandbox up with the host baseline: {time.monotonic() - started:.1f}s")
-    try:
-        yield box
-    finally:
-        box.siteops("sandbox", "down", check=False)
+    yield from sandbox_host(tmp_path_factory.mktemp("e2e"), NAME, SSH_PORT, HTTP_PORT, HTTPS_PORT)
 
 
 def test_the_sandbox_is_reached_over_ssh_as_a_non_root_user_with_sudo(host: Host) -> None:

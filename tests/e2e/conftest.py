@@ -1,0 +1,94 @@
+"""The sandbox host as the end-to-end tests see it: the CLI, SSH as deploy, HTTP through nginx."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from tests.conftest import REPO
+
+SITEOPS = str(Path(sys.executable).parent / "siteops")
+
+
+class Host:
+    """One sandbox: its own container name, published ports and inventory."""
+
+    def __init__(self, root: Path, name: str, ssh_port: int, http_port: int) -> None:
+        self.inventory = root / "inventory"
+        self.state = root / "state"
+        self.ssh_port = ssh_port
+        self.http_port = http_port
+        self.env = {**os.environ, "XDG_STATE_HOME": str(self.state), "SITEOPS_SANDBOX": name}
+
+    @property
+    def sites_file(self) -> Path:
+        return self.inventory / "host_vars" / "sandbox" / "sites.yml"
+
+    def siteops(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [SITEOPS, "-i", str(self.inventory), *args],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            cwd=REPO,
+            check=False,
+        )
+        print(
+            f"$ siteops {' '.join(args)} -> {done.returncode}\n{done.stdout}{done.stderr[-2000:]}"
+        )
+        if check:
+            assert done.returncode == 0, done.stderr
+        return done
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [SITEOPS, "-i", str(self.inventory), *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=self.env,
+            cwd=REPO,
+        )
+
+    def ssh(self, command: str) -> subprocess.CompletedProcess[str]:
+        key = self.inventory / ".ssh"
+        return subprocess.run(
+            ["ssh", "-o", f"UserKnownHostsFile={key / 'known_hosts'}", "-o", "BatchMode=yes",
+             "-i", str(key / "id_ed25519"), "-p", str(self.ssh_port), "deploy@127.0.0.1", command],
+            capture_output=True,
+            text=True,
+            check=False,
+        )  # fmt: skip
+
+    def get(self, domain: str, path: str = "/") -> tuple[int, str]:
+        """GET ``path`` through the sandbox's nginx with ``domain`` as Host (0: no answer)."""
+        done = subprocess.run(
+            ["curl", "-s", "-m", "10", "-H", f"Host: {domain}", "-w", "\n%{http_code}",
+             f"http://127.0.0.1:{self.http_port}{path}"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )  # fmt: skip
+        body, _, code = done.stdout.rpartition("\n")
+        return int(code or 0), body
+
+
+def sandbox_host(
+    root: Path, name: str, ssh_port: int, http_port: int, https_port: int
+) -> Iterator[Host]:
+    """Bring a sandbox up with the host baseline; remove it afterwards."""
+    box = Host(root, name, ssh_port, http_port)
+    started = time.monotonic()
+    box.siteops(
+        "sandbox", "up", "--ssh-port", str(ssh_port), "--http-port", str(http_port),
+        "--https-port", str(https_port),
+    )  # fmt: skip
+    print(f"sandbox {name} up with the host baseline: {time.monotonic() - started:.1f}s")
+    try:
+        yield box
+    finally:
+        box.siteops("sandbox", "down", check=False)
