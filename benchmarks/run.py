@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""How long siteops takes to add and converge sites, and how that grows with their number.
+
+Runs against a sandbox of its own (container siteops-sandbox-bench, SSH on
+127.0.0.1:2252, HTTP on 127.0.0.1:8120; inventory in benchmarks/.work/) and
+prints a table; with --write, also benchmarks/RESULTS.md. Measured:
+
+- add-site wall time, from the command's start until the site answers 200
+  through nginx with its Host header (static sites with a database: user,
+  tree, database and role, slice, units, backups, firewall rule, nginx);
+- a no-op `apply` of one site, and of all sites;
+- the floor: benchmarks/floor.sh doing the same kind of steps as one shell
+  script over one SSH session, and the ratio siteops / floor;
+- at each checkpoint (sites #1, #10, #25, #50 by default): add-site time of
+  that site, no-op applies, `nginx -t` and reload time, nginx's memory.
+
+    .venv/bin/python benchmarks/run.py --sites 50 --write
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+WORK = REPO / "benchmarks" / ".work"
+INVENTORY = WORK / "inventory"
+SITEOPS = str(Path(sys.executable).parent / "siteops")
+NAME, SSH_PORT, HTTP_PORT, HTTPS_PORT = "siteops-sandbox-bench", 2252, 8120, 8473
+ENV = {**os.environ, "SITEOPS_SANDBOX": NAME, "XDG_STATE_HOME": str(WORK / "state")}
+
+
+def siteops(*args: str) -> float:
+    """Run the CLI; return its wall time in seconds (fails loudly)."""
+    started = time.monotonic()
+    done = subprocess.run(
+        [SITEOPS, "-i", str(INVENTORY), *args], cwd=REPO, env=ENV,
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    elapsed = time.monotonic() - started
+    if done.returncode != 0:
+        sys.exit(f"siteops {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+    return elapsed
+
+
+def ssh(command: str, stdin: str | None = None) -> str:
+    keys = INVENTORY / ".ssh"
+    done = subprocess.run(
+        ["ssh", "-o", f"UserKnownHostsFile={keys / 'known_hosts'}", "-o", "BatchMode=yes",
+         "-i", str(keys / "id_ed25519"), "-p", str(SSH_PORT), "deploy@127.0.0.1", command],
+        input=stdin, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return done.stdout
+
+
+def answers(domain: str) -> bool:
+    done = subprocess.run(
+        ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "5", "-H",
+         f"Host: {domain}", f"http://127.0.0.1:{HTTP_PORT}/"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    return done.stdout == "200"
+
+
+def until_answering(domain: str, started: float, limit: float = 60) -> float:
+    while not answers(domain):
+        if time.monotonic() - started > limit:
+            sys.exit(f"{domain} did not answer within {limit}s")
+        time.sleep(0.1)
+    return time.monotonic() - started
+
+
+def add_site(n: int) -> float:
+    started = time.monotonic()
+    siteops("add-site", f"bench{n:02d}", "--domain", f"bench{n:02d}.test", "--runtime", "static")
+    return until_answering(f"bench{n:02d}.test", started)
+
+
+def floor(n: int, block: int) -> float:
+    script = (REPO / "benchmarks" / "floor.sh").read_text(encoding="utf-8")
+    started = time.monotonic()
+    ssh(f"sudo -n bash -s -- floor{n:02d} {block} floor{n:02d}.test", stdin=script)
+    return until_answering(f"floor{n:02d}.test", started)
+
+
+def nginx_facts() -> tuple[float, float, int]:
+    out = ssh(
+        "sudo -n bash -c 's=$(date +%s%N); nginx -t -q; m=$(date +%s%N); systemctl reload nginx;"
+        " e=$(date +%s%N); echo $(( (m-s)/1000 )) $(( (e-m)/1000 )); ps -C nginx -o rss= | "
+        'awk "{s+=\\$1} END {print s}"\''
+    )
+    check_us, reload_us, rss_kb = out.split()
+    return int(check_us) / 1000, int(reload_us) / 1000, int(rss_kb)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sites", type=int, default=50)
+    parser.add_argument("--checkpoints", default="1,10,25,50")
+    parser.add_argument("--write", action="store_true", help="write benchmarks/RESULTS.md")
+    parser.add_argument("--keep", action="store_true", help="leave the sandbox running")
+    args = parser.parse_args()
+    checkpoints = [c for c in map(int, args.checkpoints.split(",")) if c <= args.sites]
+    rows: list[tuple[str, str]] = []
+
+    def note(label: str, value: str) -> None:
+        rows.append((label, value))
+        print(f"{label:<48} {value}", flush=True)
+
+    siteops("sandbox", "down")
+    up = siteops("sandbox", "up", "--ssh-port", str(SSH_PORT), "--http-port", str(HTTP_PORT),
+                 "--https-port", str(HTTPS_PORT))  # fmt: skip
+    note("sandbox up with the host baseline", f"{up:.1f} s")
+    try:
+        first = add_site(1)
+        note("add-site #1 (until it answers through nginx)", f"{first:.1f} s")
+        floor_time = floor(1, 89)
+        note("floor: the same steps as one shell script", f"{floor_time:.1f} s")
+        note("ratio siteops / floor (add-site #1)", f"{first / floor_time:.1f}x")
+        note("no-op apply of one site (1 site)", f"{siteops('apply', 'bench01'):.1f} s")
+        for n in range(2, args.sites + 1):
+            took = add_site(n)
+            if n in checkpoints:
+                note(f"add-site #{n}", f"{took:.1f} s ({took / first:.2f}x #1)")
+                note(f"no-op apply of one site ({n} sites)", f"{siteops('apply', 'bench01'):.1f} s")
+                note(f"no-op apply of all sites ({n} sites)", f"{siteops('apply'):.1f} s")
+        check_ms, reload_ms, rss = nginx_facts()
+        note(f"nginx -t / reload with {args.sites + 1} vhosts",
+             f"{check_ms:.0f} ms / {reload_ms:.0f} ms")  # fmt: skip
+        note(
+            f"nginx memory (all processes, RSS) with {args.sites + 1} vhosts",
+            f"{rss / 1024:.1f} MiB",
+        )
+    finally:
+        if not args.keep:
+            siteops("sandbox", "down")
+    if args.write:
+        write(rows, args)
+
+
+def write(rows: list[tuple[str, str]], args: argparse.Namespace) -> None:
+    commit = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+        capture_output=True, text=True, check=False,
+    ).stdout.strip()  # fmt: skip
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    lines = [
+        "# Benchmark results",
+        "",
+        f"- date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- commit: {commit}",
+        f"- machine: {platform.platform()}, {os.cpu_count()} cores, {memory:.0f} GiB",
+        f"- command: `.venv/bin/python benchmarks/run.py --sites {args.sites} "
+        f"--checkpoints {args.checkpoints} --write`",
+        "- host: the sandbox (a systemd container on this machine, reached over SSH)",
+        "",
+        "| measure | value |",
+        "|---|---|",
+        *[f"| {label} | {value} |" for label, value in rows],
+        "",
+    ]
+    (REPO / "benchmarks" / "RESULTS.md").write_text("\n".join(lines), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
