@@ -11,12 +11,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
 from siteops.hostfacts import HostFacts
-from siteops.markdown import slice_name, unit_name
+from siteops.markdown import SITES_ROOT, slice_name, unit_name
 from siteops.model import HostSites, Runtime, Site
 from siteops.ports import PortRange, ports_of
 from siteops.runner import Progress
-
-SITES_ROOT = "/srv/sites"
 
 
 class ProgressDisplay:
