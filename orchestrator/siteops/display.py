@@ -10,9 +10,9 @@ import shutil
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
-from siteops.hostfacts import HostFacts
-from siteops.markdown import SITES_ROOT, slice_name, unit_name
-from siteops.model import HostSites, Runtime, Site
+from siteops.hostfacts import HostFacts, process_units
+from siteops.markdown import SITES_ROOT, slice_name
+from siteops.model import HostSites, Site
 from siteops.ports import PortRange, ports_of
 from siteops.runner import Progress
 
@@ -121,11 +121,7 @@ def site_view(name: str, site: Site) -> dict[str, Any]:
         "ports": {r.value: _span(ports_of(site.port_block, r)) for r in PortRange},
         "unix_user": name,
         "slice": slice_name(name),
-        "units": [
-            unit_name(name, component)
-            for component, spec in site.components.items()
-            if spec.runtime != Runtime.STATIC
-        ],
+        "units": process_units(name, site),
         "paths": {
             "root": root,
             "current": f"{root}/current",

@@ -14,22 +14,29 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from siteops.markdown import SiteFacts, slice_name, unit_name
-from siteops.model import HostSites, Runtime
+from siteops.model import HostSites, Runtime, Site
 from siteops.ports import block_ports
 
 FACTS_PLAYBOOK = "facts.yml"
 FACTS_ARTIFACT = "siteops_facts"
 
 
-def site_units(name: str, sites: HostSites) -> list[str]:
-    """The systemd units of a site: one per process component, then its backup timers."""
-    site = sites.sites[name]
-    units = [
+def process_units(name: str, site: Site) -> list[str]:
+    """The service unit of each process component (static components have none)."""
+    return [
         unit_name(name, component_name)
         for component_name, component in site.components.items()
         if component.runtime != Runtime.STATIC
     ]
-    return [*units, f"siteops-backup@{name}.timer", f"siteops-restore-test@{name}.timer"]
+
+
+def site_units(name: str, sites: HostSites) -> list[str]:
+    """The systemd units of a site: one per process component, then its backup timers."""
+    return [
+        *process_units(name, sites.sites[name]),
+        f"siteops-backup@{name}.timer",
+        f"siteops-restore-test@{name}.timer",
+    ]
 
 
 def facts_request(sites: HostSites, names: Iterable[str]) -> dict[str, Any]:
