@@ -34,6 +34,7 @@ INVENTORY = WORK / "inventory"
 SITEOPS = str(Path(sys.executable).parent / "siteops")
 NAME, SSH_PORT, HTTP_PORT, HTTPS_PORT = "siteops-sandbox-bench", 2252, 8120, 8473
 ENV = {**os.environ, "SITEOPS_SANDBOX": NAME, "XDG_STATE_HOME": str(WORK / "state")}
+LEVERS_HEADING = "## Levers"
 
 
 def siteops(*args: str) -> float:
@@ -105,7 +106,14 @@ def main() -> None:
     parser.add_argument("--checkpoints", default="1,10,25,50")
     parser.add_argument("--write", action="store_true", help="write benchmarks/RESULTS.md")
     parser.add_argument("--keep", action="store_true", help="leave the sandbox running")
+    parser.add_argument(
+        "--strategy",
+        help="Ansible strategy for the runs (default: ansible.cfg's mitogen_linear; "
+        "`linear` measures without Mitogen)",
+    )
     args = parser.parse_args()
+    if args.strategy:
+        ENV["ANSIBLE_STRATEGY"] = args.strategy
     checkpoints = [c for c in map(int, args.checkpoints.split(",")) if c <= args.sites]
     rows: list[tuple[str, str]] = []
 
@@ -157,7 +165,9 @@ def write(rows: list[tuple[str, str]], args: argparse.Namespace) -> None:
         f"- commit: {commit}",
         f"- machine: {platform.platform()}, {os.cpu_count()} cores, {memory:.0f} GiB",
         f"- command: `.venv/bin/python benchmarks/run.py --sites {args.sites} "
-        f"--checkpoints {args.checkpoints} --write`",
+        f"--checkpoints {args.checkpoints}"
+        f"{' --strategy ' + args.strategy if args.strategy else ''} --write`",
+        f"- Ansible strategy: {args.strategy or 'mitogen_linear (ansible.cfg)'}",
         "- host: the sandbox (a systemd container on this machine, reached over SSH)",
         "",
         "| measure | value |",
@@ -165,7 +175,14 @@ def write(rows: list[tuple[str, str]], args: argparse.Namespace) -> None:
         *[f"| {label} | {value} |" for label, value in rows],
         "",
     ]
-    (REPO / "benchmarks" / "RESULTS.md").write_text("\n".join(lines), encoding="utf-8")
+    results = REPO / "benchmarks" / "RESULTS.md"
+    # The hand-written part (what each lever changed, measured before and after) is kept.
+    kept = ""
+    if results.is_file():
+        old = results.read_text(encoding="utf-8")
+        if LEVERS_HEADING in old:
+            kept = old[old.index(LEVERS_HEADING) :]
+    results.write_text("\n".join(lines) + ("\n" + kept if kept else ""), encoding="utf-8")
 
 
 if __name__ == "__main__":
