@@ -159,6 +159,8 @@ def test_a_second_deploy_of_the_same_site_is_refused_naming_the_holder(
     assert first.returncode == 0
     assert second.returncode == 2
     assert re.search(r"rnode is locked by deploy \d{8}T\d{6}Z", second.stderr), second.stderr
+    # Neither the refused deploy nor the finished one leaves its uploaded archive.
+    assert host.ssh("sudo -n ls -A /var/lib/siteops/incoming").stdout.split() == []
 
 
 def test_a_git_repository_deploys_with_its_commit_in_the_release_id(
