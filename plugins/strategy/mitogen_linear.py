@@ -17,16 +17,43 @@ looks up for every task that runs a collection's module (about 200 ms each
 time with the ``ansible`` package's collections). The results are the same;
 only the time to reach them moves.
 
+Mitogen's controller side also compiles Python source to find what a module
+imports (once per Ansible module for every ``module_utils`` file it uses:
+``ansible.module_utils.basic`` and its helpers again for each of the ~20
+modules of a run, and some 110 files for any module that imports
+``module_utils.facts``), and it strips comments and docstrings from its own
+source before sending it to the host. Both results depend only on the source
+text, so they are kept in a cache folder keyed by a hash of that text (and of
+the Python or Mitogen version): the first run fills it, later runs read it.
+The folder is ``$SITEOPS_CACHE_DIR``, else ``$XDG_CACHE_HOME/siteops/mitogen``,
+else ``~/.cache/siteops/mitogen``. It is created 0700 and used only while it
+belongs to the user running Ansible and no one else may write to it (the
+minified source runs on the hosts). It holds nothing but derived forms of the
+installed Python files (a few MB); an unusable folder only means the work is
+done again in each run, and it may be deleted at any time.
+
 Turn it off for one run with ``ANSIBLE_STRATEGY=linear``.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import importlib.util
+import marshal
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from types import CodeType
 from typing import Any
 
 import ansible.collections.list
+import ansible_mitogen.module_finder
 import ansible_mitogen.planner
+import mitogen
+import mitogen.master
+import mitogen.minify
 from ansible.plugins.loader import filter_loader, test_loader
 from ansible_mitogen.plugins.strategy.mitogen_linear import StrategyModule as _MitogenLinear
 
@@ -44,6 +71,100 @@ def _load_collections(invocation: Any) -> None:
         invocation._extra_sys_paths.add(collection_path.decode("utf-8"))
 
 
+def _cache_dir() -> Path:
+    if os.environ.get("SITEOPS_CACHE_DIR"):
+        return Path(os.environ["SITEOPS_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME")
+    return (Path(base) if base else Path.home() / ".cache") / "siteops" / "mitogen"
+
+
+@functools.cache
+def _trusted_cache_dir() -> Path | None:
+    """The cache folder, created 0700; None unless it belongs to this user and only they may write.
+
+    Minified source runs on the managed hosts (as root), so files anyone else
+    could have written are never read.
+    """
+    root = _cache_dir()
+    try:
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = root.stat()
+    except OSError:
+        return None
+    if st.st_uid != os.getuid() or st.st_mode & 0o022:
+        return None
+    return root
+
+
+class _DerivedCache:
+    """Results that depend only on a source text, kept in memory and in files named by its hash."""
+
+    def __init__(
+        self,
+        kind: str,
+        version: str,
+        dump: Callable[[Any], bytes],
+        load: Callable[[bytes], Any],
+        root: Callable[[], Path | None] = _trusted_cache_dir,
+    ) -> None:
+        self._kind, self._version, self._dump, self._load = kind, version, dump, load
+        self._root = root
+        self._memory: dict[bytes, Any] = {}
+
+    def get(self, source: str | bytes, compute: Callable[[], Any]) -> Any:
+        """The result for ``source``: from memory, else its file, else ``compute()`` (stored)."""
+        raw = source.encode("utf-8") if isinstance(source, str) else source
+        key = hashlib.sha256(self._version.encode() + b"\0" + raw).digest()
+        if key in self._memory:
+            return self._memory[key]
+        root = self._root()
+        path = None if root is None else root / self._kind / key.hex()
+        try:
+            if path is None:
+                raise FileNotFoundError
+            value = self._load(path.read_bytes())
+        except (OSError, ValueError, EOFError, TypeError, UnicodeDecodeError):
+            value = compute()
+            if path is not None:
+                self._store(path, self._dump(value))
+        self._memory[key] = value
+        return value
+
+    @staticmethod
+    def _store(path: Path, data: bytes) -> None:
+        try:
+            path.parent.mkdir(mode=0o700, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")  # mode 0600
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            Path(tmp).replace(path)
+        except OSError:
+            pass
+
+
+_CODE = _DerivedCache("code", importlib.util.MAGIC_NUMBER.hex(), marshal.dumps, marshal.loads)
+_MINIFIED = _DerivedCache(
+    "minified", ".".join(map(str, mitogen.__version__)),
+    lambda text: text.encode("utf-8"), lambda data: data.decode("utf-8"),
+)  # fmt: skip
+_minimize_source = mitogen.minify.minimize_source
+
+
+def _compile(source: str | bytes, filename: str, mode: str, *args: Any) -> CodeType:
+    """``compile`` for Mitogen's import scans: they only read the imports of the code object."""
+    if args:
+        return compile(source, filename, mode, *args)
+    if mode != "exec":
+        return compile(source, filename, mode)
+    code: CodeType = _CODE.get(source, lambda: compile(source, filename, mode))
+    return code
+
+
+def _minimized(source: str | bytes) -> str:
+    text: str = _MINIFIED.get(source, lambda: _minimize_source(source))
+    return text
+
+
 class StrategyModule(_MitogenLinear):  # type: ignore[misc]
     """Mitogen's linear strategy, with what every worker needs loaded before the first fork."""
 
@@ -53,4 +174,8 @@ class StrategyModule(_MitogenLinear):  # type: ignore[misc]
                 pass
         _collection_dirs()
         ansible_mitogen.planner._load_collections = _load_collections
+        # Module globals shadow the builtin for these two modules' functions only.
+        ansible_mitogen.module_finder.compile = _compile
+        mitogen.master.compile = _compile
+        mitogen.minify.minimize_source = _minimized
         return super().run(iterator, play_context)
