@@ -16,7 +16,10 @@ prints a table; with --write, also benchmarks/RESULTS.md. Measured:
 
 The no-op apply of one site is short enough for the machine's noise to show
 (on a 2-core VM, +-1 s between identical runs), so it is run --repeat times
-(default 3) and reported as the median with the lowest and highest run.
+(default 3) and reported as the median with the lowest and highest run. At
+each checkpoint the same fixed piece of pure-Python work is timed as well:
+when it takes longer than at the start, the machine itself was slower then
+(a shared VM's neighbours), not siteops.
 
     .venv/bin/python benchmarks/run.py --sites 50 --write
 """
@@ -103,6 +106,18 @@ def floor(n: int, block: int) -> float:
     return until_answering(f"floor{n:02d}.test", started)
 
 
+def calibration() -> float:
+    """Milliseconds for a fixed piece of CPU work in this process (median of 3)."""
+    took = []
+    for _ in range(3):
+        started = time.perf_counter()
+        total = 0
+        for i in range(2_000_000):
+            total += i * i % 7
+        took.append(time.perf_counter() - started)
+    return statistics.median(took) * 1000
+
+
 def nginx_facts() -> tuple[float, float, int]:
     out = ssh(
         "sudo -n bash -c 's=$(date +%s%N); nginx -t -q; m=$(date +%s%N); systemctl reload nginx;"
@@ -142,6 +157,7 @@ def main() -> None:
     up = siteops("sandbox", "up", "--ssh-port", str(SSH_PORT), "--http-port", str(HTTP_PORT),
                  "--https-port", str(HTTPS_PORT))  # fmt: skip
     note("sandbox up with the host baseline", f"{up:.1f} s")
+    note("fixed CPU work at the start (median of 3)", f"{calibration():.0f} ms")
     try:
         first = add_site(1)
         note("add-site #1 (until it answers through nginx)", f"{first:.1f} s")
@@ -156,6 +172,7 @@ def main() -> None:
                 one = repeated(args.repeat, "apply", "bench01")
                 note(f"no-op apply of one site ({n} sites)", one)
                 note(f"no-op apply of all sites ({n} sites)", f"{siteops('apply'):.1f} s")
+                note(f"fixed CPU work ({n} sites)", f"{calibration():.0f} ms")
         check_ms, reload_ms, rss = nginx_facts()
         note(f"nginx -t / reload with {args.sites + 1} vhosts",
              f"{check_ms:.0f} ms / {reload_ms:.0f} ms")  # fmt: skip
