@@ -85,11 +85,11 @@ def _trusted_cache_dir() -> Path | None:
     Minified source runs on the managed hosts (as root), so files anyone else
     could have written are never read.
     """
-    root = _cache_dir()
     try:
+        root = _cache_dir()
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
         st = root.stat()
-    except OSError:
+    except (OSError, RuntimeError, KeyError):  # RuntimeError, KeyError: no home folder
         return None
     if st.st_uid != os.getuid() or st.st_mode & 0o022:
         return None
