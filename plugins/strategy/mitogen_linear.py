@@ -119,16 +119,20 @@ class _DerivedCache:
             return self._memory[key]
         root = self._root()
         path = None if root is None else root / self._kind / key.hex()
-        try:
-            if path is None:
-                raise FileNotFoundError
-            value = self._load(path.read_bytes())
-        except (OSError, ValueError, EOFError, TypeError, UnicodeDecodeError):
+        value = None if path is None else self._read(path)
+        if value is None:
             value = compute()
             if path is not None:
                 self._store(path, self._dump(value))
         self._memory[key] = value
         return value
+
+    def _read(self, path: Path) -> Any:
+        """The stored result, or None when the file is missing or damaged."""
+        try:
+            return self._load(path.read_bytes())
+        except (OSError, ValueError, EOFError, TypeError, UnicodeDecodeError):
+            return None
 
     @staticmethod
     def _store(path: Path, data: bytes) -> None:
@@ -152,10 +156,8 @@ _minimize_source = mitogen.minify.minimize_source
 
 def _compile(source: str | bytes, filename: str, mode: str, *args: Any) -> CodeType:
     """``compile`` for Mitogen's import scans: they only read the imports of the code object."""
-    if args:
+    if args or mode != "exec":
         return compile(source, filename, mode, *args)
-    if mode != "exec":
-        return compile(source, filename, mode)
     code: CodeType = _CODE.get(source, lambda: compile(source, filename, mode))
     return code
 
