@@ -30,7 +30,7 @@ from siteops.release import SourceError
 from siteops.remote import RemoteError, host_vars, log_command, ssh_argv
 from siteops.runner import RunResult
 from siteops.sandbox import CONTAINER as SANDBOX_CONTAINER
-from siteops.sandbox import Ports, Sandbox, SandboxError
+from siteops.sandbox import DEBIAN_RELEASES, DEFAULT_DEBIAN, Ports, Sandbox, SandboxError
 from siteops.schema import render
 from siteops.sites import SiteAnswers
 
@@ -186,6 +186,8 @@ def schema() -> None:
     show_default=True,
     help="How the frontend runs (static: nginx serves files).",
 )
+@click.option("--command", help="Start command of the frontend, run in current/ with PORT set "
+                                "(default per runtime, e.g. 'node server.js').")  # fmt: skip
 @click.option("--memory", help="MemoryMax of the site as a whole, e.g. 512M.")
 @click.option("--cpu", help="CPUQuota of the site as a whole, e.g. 50%.")
 @click.option("--tls-email", help="Turn TLS on: the contact address given to the CA.")
@@ -194,14 +196,14 @@ def schema() -> None:
 @click.option("--dry-run", is_flag=True, help="Check mode with diff: change nothing anywhere.")
 @click.pass_obj
 def add_site_command(obj: Context, name: str, domains: tuple[str, ...], api: bool, no_db: bool,
-                     cache: bool, runtime: str, memory: str | None, cpu: str | None,
-                     tls_email: str | None, ca_directory: str | None, description: str,
-                     dry_run: bool) -> None:  # fmt: skip
+                     cache: bool, runtime: str, command: str | None, memory: str | None,
+                     cpu: str | None, tls_email: str | None, ca_directory: str | None,
+                     description: str, dry_run: bool) -> None:  # fmt: skip
     """Add site NAME to the registry and set it up on the host."""
     answers = SiteAnswers(
         domains=list(domains), block=0, runtime=runtime, api=api, database=not no_db,
         cache=cache, memory=memory, cpu=cpu, tls_email=tls_email, ca_directory=ca_directory,
-        description=description,
+        description=description, command=command,
     )  # fmt: skip
     with _errors(), _progress() as progress:
         added = ops.add(obj.target(), name, answers, dry_run=dry_run, on_progress=progress)
@@ -423,14 +425,19 @@ def _say(message: str) -> None:
               show_default=True)  # fmt: skip
 @click.option("--https-port", type=click.IntRange(1024, 65535), default=Ports.https,
               show_default=True)  # fmt: skip
+@click.option("--debian", type=click.Choice(list(DEBIAN_RELEASES)), default=DEFAULT_DEBIAN,
+              show_default=True, help="Debian release of a new sandbox.")  # fmt: skip
+@click.option("--baked", is_flag=True,
+              help="Start from the image with siteops' packages already installed (faster; "
+                   "by default the host starts bare, as a new VPS does).")  # fmt: skip
 @click.option("--no-baseline", is_flag=True, help="Do not apply the host baseline.")
 @click.pass_obj
-def sandbox_up(obj: Context, ssh_port: int, http_port: int, https_port: int,
-               no_baseline: bool) -> None:  # fmt: skip
+def sandbox_up(obj: Context, ssh_port: int, http_port: int, https_port: int, debian: str,
+               baked: bool, no_baseline: bool) -> None:  # fmt: skip
     """Start the sandbox, write its inventory and apply the host baseline."""
     box = _sandbox(obj)
     with _errors():
-        box.up(Ports(ssh_port, http_port, https_port), _say)
+        box.up(Ports(ssh_port, http_port, https_port), _say, debian=debian, baked=baked)
     if no_baseline:
         return
     _say("applying the host baseline (playbooks/host.yml)")

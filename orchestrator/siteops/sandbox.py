@@ -1,15 +1,21 @@
 """The local sandbox host: a disposable systemd container reached over SSH like a real VPS.
 
-``up`` starts the container from the test hosts' image (``testhosts/``:
-systemd as PID 1, the same flags as the Molecule scenarios), publishes its
+``up`` starts the container from a test-host image of a Debian release
+(``testhosts/``: systemd as PID 1, the same flags as the Molecule scenarios;
+by default the bare image, which holds only what a provider's minimal VPS
+image does, so the roles install everything they use), publishes its
 SSH, HTTP and HTTPS ports on 127.0.0.1 only, creates a non-root ``deploy``
 user with passwordless sudo that logs in with a key generated for the
 sandbox, pins the container's SSH host key, and writes an inventory for it
 (``hosts.yml``). The caller then applies the host baseline through it.
 ``down`` removes the container and the sandbox's inventory, key included.
 
-Everything the sandbox needs from the machine (the container engine and the
-image) comes from the project's own scripts in ``testhosts/``.
+Everything the sandbox needs from the machine (the container engine, the
+images and the forward proxy through which its sites' install steps reach
+PyPI and the npm registry) comes from the project's own scripts in
+``testhosts/``. The proxy and this machine's CA bundle are handed to the
+sites' build steps only (``site_release_build_environment``): a real VPS
+reaches the registries directly.
 """
 
 from __future__ import annotations
@@ -20,12 +26,17 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import yaml
 
 CONTAINER = "siteops-sandbox"
-IMAGE = "siteops-testhost:bookworm"
+# Debian major version -> suite, for the sandbox's image (the first is the default).
+DEBIAN_RELEASES = {"13": "trixie", "12": "bookworm"}
+DEFAULT_DEBIAN = next(iter(DEBIAN_RELEASES))
+# The machine's CA bundle, and where the sandbox's build steps find a copy.
+CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+SANDBOX_CA_BUNDLE = "/usr/local/share/siteops-sandbox/ca-bundle.crt"
 HOST = "sandbox"
 DEPLOY_USER = "deploy"
 ENGINE_SOCKET = "unix:///run/siteops-engine/docker.sock"
@@ -39,6 +50,11 @@ Say = Callable[[str], None]
 
 class SandboxError(RuntimeError):
     """The sandbox could not be started, reached or stopped; the message says why."""
+
+
+def image(debian: str, baked: bool) -> str:
+    """The test-host image of a Debian release: bare, or with siteops' packages baked in."""
+    return f"siteops-testhost{'' if baked else '-bare'}:{DEBIAN_RELEASES[debian]}"
 
 
 @dataclass(frozen=True)
@@ -91,11 +107,14 @@ class Sandbox:
             raise SandboxError(f"docker {args[0]} failed: {done.stderr.strip() or done.stdout}")
         return done.stdout
 
-    def _script(self, name: str, *args: str) -> None:
+    def _script(self, name: str, *args: str) -> str:
         script = self.project / "testhosts" / name
-        done = subprocess.run([str(script), *args], env=self._env(), check=False)
+        done = subprocess.run(
+            [str(script), *args], env=self._env(), stdout=subprocess.PIPE, text=True, check=False
+        )
         if done.returncode != 0:
             raise SandboxError(f"{script} failed (exit {done.returncode}); see its output above")
+        return done.stdout.strip()
 
     def state(self) -> str | None:
         """The container's state (``running``, ``exited`` …), ``None`` if there is none."""
@@ -114,18 +133,24 @@ class Sandbox:
             return False
         return True
 
-    def up(self, ports: Ports, say: Say) -> None:
-        """Start (or reuse) the sandbox and write its inventory; idempotent."""
+    def up(self, ports: Ports, say: Say, debian: str = DEFAULT_DEBIAN, baked: bool = False) -> None:
+        """Start (or reuse) the sandbox and write its inventory; idempotent.
+
+        ``debian`` (a key of ``DEBIAN_RELEASES``) and ``baked`` pick the image of
+        a new container; an existing one keeps its own.
+        """
         if not self.engine_answers():
             say("starting the container engine (testhosts/engine.sh start)")
             self._script("engine.sh", "start")
+        self._script("proxy.sh", "start")
         state = self.state()
         if state is None:
-            say(f"building or reusing the image {IMAGE} (testhosts/images.sh)")
-            self._script("images.sh")
+            name = image(debian, baked)
+            say(f"building or reusing the image {name} (testhosts/images.sh)")
+            self._script("images.sh", DEBIAN_RELEASES[debian])
             self._ensure_key(say)
-            say(f"starting {self.name} (SSH on 127.0.0.1:{ports.ssh})")
-            self._docker(*_run_args(self.name, ports))
+            say(f"starting {self.name} from {name} (SSH on 127.0.0.1:{ports.ssh})")
+            self._docker(*_run_args(self.name, ports, name))
         elif state != "running":
             say(f"starting the existing {self.name}")
             self._docker("start", self.name)
@@ -134,9 +159,10 @@ class Sandbox:
         self._ensure_key(say)
         self._wait_for_systemd()
         self._bootstrap_deploy_user()
+        self._copy_ca_bundle()
         published = self._published_ports()
         self._pin_host_key(published.ssh)
-        self._write_inventory(published)
+        self._write_inventory(published, self._script("proxy.sh", "url"))
         self._wait_for_ssh(published.ssh)
         say(f"{DEPLOY_USER}@127.0.0.1:{published.ssh} answers over SSH with the sandbox key")
 
@@ -191,6 +217,13 @@ systemctl is-active --quiet ssh
 """
         self._docker("exec", "-i", self.name, "bash", "-s", stdin=script)
 
+    def _copy_ca_bundle(self) -> None:
+        """This machine's CA bundle, for the build steps' HTTPS through the proxy."""
+        directory = str(PurePosixPath(SANDBOX_CA_BUNDLE).parent)
+        self._docker("exec", self.name, "install", "-d", "-m", "0755", directory)
+        self._docker("cp", str(CA_BUNDLE), f"{self.name}:{SANDBOX_CA_BUNDLE}")
+        self._docker("exec", self.name, "chmod", "0644", SANDBOX_CA_BUNDLE)
+
     def _published_ports(self) -> Ports:
         def port(inner: str) -> int:
             out = self._docker("port", self.name, inner).strip().splitlines()
@@ -214,7 +247,7 @@ systemctl is-active --quiet ssh
             "-p", str(ssh_port),
         ]  # fmt: skip
 
-    def _write_inventory(self, ports: Ports) -> None:
+    def _write_inventory(self, ports: Ports, proxy: str) -> None:
         common = " ".join(self.ssh_args(ports.ssh)[:8])  # the -o options
         host_vars = {
             "ansible_host": "127.0.0.1",
@@ -227,6 +260,14 @@ systemctl is-active --quiet ssh
             # Where the sandbox's nginx is published on this machine.
             "siteops_sandbox_http_port": ports.http,
             "siteops_sandbox_https_port": ports.https,
+            # The sites' install steps (npm ci, pip install) reach the package
+            # registries through the test proxy, trusting this machine's CAs.
+            "site_release_build_environment": {
+                "https_proxy": proxy,
+                "HTTPS_PROXY": proxy,
+                "PIP_CERT": SANDBOX_CA_BUNDLE,
+                "NODE_EXTRA_CA_CERTS": SANDBOX_CA_BUNDLE,
+            },
         }
         text = (
             "# Written by `siteops sandbox up`: the local sandbox host, reached over SSH\n"
@@ -258,7 +299,7 @@ systemctl is-active --quiet ssh
         return self._published_ports()
 
 
-def _run_args(name: str, ports: Ports) -> list[str]:
+def _run_args(name: str, ports: Ports, image_name: str) -> list[str]:
     """``docker run`` for the sandbox: the flags proven to boot systemd here (testhosts/)."""
     return [
         "run", "--detach", "--name", name, "--hostname", HOST, "--label", f"{LABEL}={name}",
@@ -270,5 +311,5 @@ def _run_args(name: str, ports: Ports) -> list[str]:
         "--publish", f"127.0.0.1:{ports.ssh}:22",
         "--publish", f"127.0.0.1:{ports.http}:80",
         "--publish", f"127.0.0.1:{ports.https}:443",
-        IMAGE, "/lib/systemd/systemd",
+        image_name, "/lib/systemd/systemd",
     ]  # fmt: skip

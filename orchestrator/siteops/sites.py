@@ -47,12 +47,14 @@ def _runtime(value: str) -> Runtime:
         raise ValueError(f"runtime {value!r} is not one of {choices}") from None
 
 
-def _components(runtime: Runtime, api: bool, block: int) -> dict[str, dict[str, Any]]:
+def _components(
+    runtime: Runtime, api: bool, block: int, command: str | None
+) -> dict[str, dict[str, Any]]:
     frontend: dict[str, Any] = {"runtime": runtime.value}
     if runtime != Runtime.STATIC:
         port = default_port(block, "frontend")
         frontend["port"] = port
-        frontend["command"] = _FRONTEND_COMMANDS[runtime].format(port=port)
+        frontend["command"] = command or _FRONTEND_COMMANDS[runtime].format(port=port)
     components = {"frontend": frontend}
     if api:
         javascript = runtime in _JAVASCRIPT_RUNTIMES
@@ -85,6 +87,7 @@ class SiteAnswers:
     tls_email: str | None = None
     ca_directory: str | None = None
     description: str = ""
+    command: str | None = None
 
 
 def new_site(name: str, answers: SiteAnswers) -> Site:
@@ -114,6 +117,11 @@ def new_site(name: str, answers: SiteAnswers) -> Site:
             f"port_block: block {answers.block} is outside 0-{MAX_BLOCK}; "
             "take one from siteops.ports.allocate_block"
         )
+    if answers.command is not None and kind == Runtime.STATIC:
+        problems.append(
+            "components.frontend.command: a static frontend has no command (nginx serves "
+            "current/); leave --command out or choose another runtime"
+        )
     if answers.ca_directory is not None and answers.tls_email is None:
         problems.append(
             "tls.ca_directory: a CA directory is only used with TLS, which needs a contact "
@@ -136,7 +144,7 @@ def new_site(name: str, answers: SiteAnswers) -> Site:
         "description": answers.description,
         "port_block": answers.block,
         "domains": {"primary": answers.domains[0], "aliases": answers.domains[1:]},
-        "components": _components(kind, answers.api, answers.block),
+        "components": _components(kind, answers.api, answers.block, answers.command),
         "database": {"enabled": answers.database},
         "cache": {"enabled": answers.cache},
         "limits": limits,
