@@ -78,16 +78,21 @@ class Host:
 
 
 def sandbox_host(
-    root: Path, name: str, ssh_port: int, http_port: int, https_port: int
+    root: Path, name: str, ssh_port: int, http_port: int, https_port: int, *up_args: str
 ) -> Iterator[Host]:
-    """Bring a sandbox up with the host baseline; remove it afterwards."""
+    """Bring a sandbox up with the host baseline; remove it afterwards.
+
+    ``up_args`` go to ``sandbox up``: ``--debian 12``, or ``--baked`` for a
+    module that does not test installation (faster).
+    """
     box = Host(root, name, ssh_port, http_port)
     started = time.monotonic()
     box.siteops(
         "sandbox", "up", "--ssh-port", str(ssh_port), "--http-port", str(http_port),
-        "--https-port", str(https_port),
+        "--https-port", str(https_port), *up_args,
     )  # fmt: skip
-    print(f"sandbox {name} up with the host baseline: {time.monotonic() - started:.1f}s")
+    print(f"sandbox {name} ({' '.join(up_args) or 'bare, Debian 13'}) up with the host baseline: "
+          f"{time.monotonic() - started:.1f}s")  # fmt: skip
     try:
         yield box
     finally:
