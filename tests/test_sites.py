@@ -61,6 +61,11 @@ def test_python_runs_app_py_from_the_sites_virtualenv() -> None:
     assert site.components["frontend"].command == ".venv/bin/python app.py"
 
 
+def test_a_command_given_replaces_the_runtimes_default() -> None:
+    site = new_site("blog", answers(runtime="python", command=".venv/bin/gunicorn app:app"))
+    assert site.components["frontend"].command == ".venv/bin/gunicorn app:app"
+
+
 def test_a_static_frontend_has_no_port_and_no_command() -> None:
     frontend = new_site("blog", answers(runtime="static")).components["frontend"]
     assert (frontend.runtime, frontend.port, frontend.command) == ("static", None, None)
@@ -126,6 +131,7 @@ INVALID_INPUT: list[tuple[str, dict[str, Any], str]] = [
     ("blog", {"tls_email": "ops"}, "tls.email: String should match pattern"),
     ("blog", {"ca_directory": "not a url"}, "tls.ca_directory: Input should be a valid URL"),
     ("blog", {"tls_email": None, "ca_directory": STAGING}, "tls.ca_directory: a CA directory"),
+    ("blog", {"runtime": "static", "command": "x"}, "components.frontend.command: a static"),
     ("blog", {"block": 90}, "port_block: block 90 is outside 0-89"),
     ("blog", {"block": -1}, "port_block: block -1 is outside 0-89"),
 ]

@@ -471,6 +471,8 @@ def sandbox_status(obj: Context, as_json: bool) -> None:
     data: dict[str, Any] = {"container": state or "absent", "inventory": str(box.hosts_file)}
     if ports is not None:
         data.update(ssh=ports.ssh, http=ports.http, https=ports.https)
+    if box.ca_file.is_file():
+        data["ca"] = str(box.ca_file.resolve())
     if as_json:
         _echo_json(data)
     else:

@@ -33,6 +33,7 @@ from siteops.model import ArchivedSite, HostSites, Site, SiteStatus
 from siteops.ports import allocate_block
 from siteops.registry import Registry, utc_now, write_atomically
 from siteops.release import packed
+from siteops.remote import host_vars
 from siteops.runner import Progress, RunResult, run_playbook
 from siteops.sites import SiteAnswers, add_site, taken_blocks
 
@@ -129,6 +130,18 @@ class Target:
         )
 
 
+# A host variable naming the ACME CA of new sites on that host when add-site is
+# given no --ca-directory (the sandbox names its test CA; a host being tried
+# out may name Let's Encrypt's staging CA). Unset: the site model's default.
+HOST_CA_DIRECTORY = "siteops_ca_directory"
+
+
+def host_ca_directory(target: Target) -> str | None:
+    """The host's default ACME directory (``siteops_ca_directory``), if its inventory sets one."""
+    value = host_vars(target.hosts_file, target.host).get(HOST_CA_DIRECTORY)
+    return str(value) if value else None
+
+
 class RunFailed(RuntimeError):  # noqa: N818 (reads as the condition it reports)
     """A playbook run did not succeed; ``hint`` says how to finish the job."""
 
@@ -221,6 +234,8 @@ def add(
     :class:`RunFailed` says to run ``siteops apply NAME``).
     """
     target.check_inventory()
+    if answers.tls_email is not None and answers.ca_directory is None:
+        answers = replace(answers, ca_directory=host_ca_directory(target))
     registry = Registry(target.sites_file)
     # Bad input is refused before the lock file is even created; checked again
     # under the lock, against what another run may have added meanwhile.

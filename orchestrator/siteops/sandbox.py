@@ -37,6 +37,10 @@ DEFAULT_DEBIAN = next(iter(DEBIAN_RELEASES))
 # The machine's CA bundle, and where the sandbox's build steps find a copy.
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 SANDBOX_CA_BUNDLE = "/usr/local/share/siteops-sandbox/ca-bundle.crt"
+# The sandbox's test ACME CA (testhosts/pebble.sh): its directory, and the CA
+# certbot must trust to reach it.
+PEBBLE_DIRECTORY = "https://127.0.0.1:14000/dir"
+PEBBLE_LISTENER_CA = "/etc/pebble/ca.pem"
 HOST = "sandbox"
 DEPLOY_USER = "deploy"
 ENGINE_SOCKET = "unix:///run/siteops-engine/docker.sock"
@@ -85,6 +89,11 @@ class Sandbox:
     @property
     def hosts_file(self) -> Path:
         return self.inventory / "hosts.yml"
+
+    @property
+    def ca_file(self) -> Path:
+        """The root of the sandbox's test CA: what curl and the tests verify its HTTPS with."""
+        return self.inventory / "ca" / f"{self.name}.pem"
 
     def _env(self) -> dict[str, str]:
         return {**os.environ, "DOCKER_HOST": ENGINE_SOCKET}
@@ -160,6 +169,8 @@ class Sandbox:
         self._wait_for_systemd()
         self._bootstrap_deploy_user()
         self._copy_ca_bundle()
+        say("running the test ACME CA inside (testhosts/pebble.sh)")
+        self._run_pebble()
         published = self._published_ports()
         self._pin_host_key(published.ssh)
         self._write_inventory(published, self._script("proxy.sh", "url"))
@@ -224,6 +235,13 @@ systemctl is-active --quiet ssh
         self._docker("cp", str(CA_BUNDLE), f"{self.name}:{SANDBOX_CA_BUNDLE}")
         self._docker("exec", self.name, "chmod", "0644", SANDBOX_CA_BUNDLE)
 
+    def _run_pebble(self) -> None:
+        """Pebble in the sandbox, every name resolving to the sandbox; its root saved here."""
+        script = (self.project / "testhosts" / "pebble.sh").read_text(encoding="utf-8")
+        root = self._docker("exec", "-i", self.name, "bash", "-s", stdin=script)
+        self.ca_file.parent.mkdir(parents=True, exist_ok=True)
+        self.ca_file.write_text(root, encoding="utf-8")
+
     def _published_ports(self) -> Ports:
         def port(inner: str) -> int:
             out = self._docker("port", self.name, inner).strip().splitlines()
@@ -260,6 +278,12 @@ systemctl is-active --quiet ssh
             # Where the sandbox's nginx is published on this machine.
             "siteops_sandbox_http_port": ports.http,
             "siteops_sandbox_https_port": ports.https,
+            # Certificates come from the sandbox's own test CA (Pebble), which
+            # resolves every name to the sandbox; add-site uses it by default.
+            "siteops_ca_directory": PEBBLE_DIRECTORY,
+            "siteops_sandbox_ca_file": str(self.ca_file.resolve()),
+            "letsencrypt_environment": {"REQUESTS_CA_BUNDLE": PEBBLE_LISTENER_CA},
+            "letsencrypt_check_address": "127.0.0.1",
             # The sites' install steps (npm ci, pip install) reach the package
             # registries through the test proxy, trusting this machine's CAs.
             "site_release_build_environment": {

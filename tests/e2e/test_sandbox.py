@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 
@@ -194,3 +195,26 @@ def test_a_refreshed_registry_shows_live_facts(host: Host) -> None:
     # delta's frontend unit exists but does not run from the placeholder release.
     assert "`delta-frontend.service` | ⏸️ inactive" in text
     assert "❔ unknown" not in text
+
+
+def test_a_site_with_tls_is_served_over_https_by_the_sandbox_ca(host: Host) -> None:
+    started = time.monotonic()
+    host.siteops("add-site", "secure", "--domain", "secure.test", "--domain", "www.secure.test",
+                 "--runtime", "static", "--tls-email", "ops@secure.test")  # fmt: skip
+    print(f"add-site with a certificate: {time.monotonic() - started:.1f}s")
+    # The sandbox's own CA is the host's default: no --ca-directory was needed.
+    record = load_host_sites(host.sites_file).sites["secure"]
+    assert str(record.tls.ca_directory) == "https://127.0.0.1:14000/dir"
+    ca = json.loads(host.siteops("sandbox", "status", "--json").stdout)["ca"]
+    for name in ["secure.test", "www.secure.test"]:
+        done = subprocess.run(
+            ["curl", "-sS", "--cacert", ca, "--resolve", f"{name}:{HTTPS_PORT}:127.0.0.1",
+             "-w", "\n%{http_code} %{ssl_verify_result}", f"https://{name}:{HTTPS_PORT}/"],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        body, _, codes = done.stdout.rpartition("\n")
+        assert codes == "200 0"  # answered, and the certificate verified against the CA
+        assert "Site secure has not been deployed yet" in body
+    code, _ = host.get("secure.test")
+    assert code == 301  # plain HTTP redirects to HTTPS
