@@ -223,6 +223,9 @@ printf '%s\\n' '{DEPLOY_USER} ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/{DEPLOY_U
 chmod 0440 /etc/sudoers.d/{DEPLOY_USER}
 visudo -cq
 ssh-keygen -A >/dev/null
+# Without host keys (a fresh image) ssh failed at boot until systemd stopped
+# trying: clear that before starting it.
+systemctl reset-failed ssh.service >/dev/null 2>&1 || true
 systemctl enable --now ssh >/dev/null 2>&1
 systemctl is-active --quiet ssh
 """

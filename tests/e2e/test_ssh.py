@@ -28,8 +28,6 @@ SSH_PORT, HTTP_PORT, HTTPS_PORT = 2252, 8110, 8473
 CONFIG = "/etc/ssh/sshd_config.d/siteops.conf"
 DOCKER = "/usr/bin/docker"
 ENGINE = "unix:///run/siteops-engine/docker.sock"
-# systemd's default window for a unit's start limit (StartLimitIntervalSec).
-START_LIMIT_SECONDS = 10
 
 
 def _task_names(tasks: list[dict[str, Any]]) -> set[str]:
@@ -48,33 +46,9 @@ SSH_TASKS = _task_names(
 
 @pytest.fixture(scope="module")
 def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Host]:
-    root = tmp_path_factory.mktemp("ssh")
-    try:
-        yield from sandbox_host(root, NAME, SSH_PORT, HTTP_PORT, HTTPS_PORT, "--baked")
-        return
-    except AssertionError:
-        if not _ssh_start_limit_hit():
-            Host(root, NAME, SSH_PORT, HTTP_PORT).siteops("sandbox", "down", check=False)
-            raise
-    # Work-around until `sandbox up` resets ssh.service's failed state before
-    # it starts ssh: the baked Debian 13 image has no host keys, so
-    # ssh.service fails five times in its first second of boot, and systemd
-    # then refuses to start it for 10 s, a window in which the baked image
-    # finishes booting and `up` tries to start it. `up` again, once that
-    # window is over, keeps the container and finishes the job.
-    time.sleep(START_LIMIT_SECONDS)
-    yield from sandbox_host(root, NAME, SSH_PORT, HTTP_PORT, HTTPS_PORT, "--baked")
-
-
-def _ssh_start_limit_hit() -> bool:
-    done = subprocess.run(
-        [DOCKER, "exec", NAME, "journalctl", "--unit", "ssh", "--no-pager", "--quiet"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "DOCKER_HOST": ENGINE},
-        check=False,
+    yield from sandbox_host(
+        tmp_path_factory.mktemp("ssh"), NAME, SSH_PORT, HTTP_PORT, HTTPS_PORT, "--baked"
     )
-    return "Start request repeated too quickly" in done.stdout
 
 
 def docker(*args: str) -> subprocess.CompletedProcess[bytes]:
