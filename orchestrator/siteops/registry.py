@@ -44,6 +44,8 @@ HEADER = """\
 ---
 """
 LOCK_SUFFIX = ".lock"
+# The lock of a whole inventory (hidden: Ansible skips it in an inventory directory).
+INVENTORY_LOCK = ".siteops.lock"
 _TEMP_SUFFIX = ".tmp"
 _POLL_SECONDS = 0.05
 
@@ -115,18 +117,69 @@ def render(sites: HostSites) -> str:
     return HEADER + body
 
 
+@contextlib.contextmanager
+def file_lock(lock_path: Path, subject: Path, *, timeout: float, purpose: str) -> Iterator[None]:
+    """Hold the exclusive ``flock`` on ``lock_path`` for the ``with`` block.
+
+    Waits up to ``timeout`` seconds, then raises :class:`RegistryLocked`
+    naming ``subject`` (what the lock guards) and the holder; while held, the
+    lock file names this process and its ``purpose``.
+    """
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        _acquire(fd, lock_path, subject, timeout)
+        holder = json.dumps(asdict(LockHolder.me(purpose))) + "\n"
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, holder.encode("utf-8"), 0)
+    except BaseException:
+        os.close(fd)
+        raise
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)  # nobody holds it any more
+        os.close(fd)  # closing the last descriptor releases the flock
+
+
+def _acquire(fd: int, lock_path: Path, subject: Path, timeout: float) -> None:
+    started = time.monotonic()
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            waited = time.monotonic() - started
+            if waited >= timeout:
+                raise RegistryLocked(subject, _read_holder(lock_path), round(waited, 1)) from None
+            time.sleep(min(_POLL_SECONDS, max(timeout - waited, 0)))
+
+
+def inventory_locked(
+    inventory: Path, *, timeout: float, purpose: str
+) -> contextlib.AbstractContextManager[None]:
+    """The lock of a whole inventory (``<inventory>/.siteops.lock``), see :func:`file_lock`.
+
+    Held briefly, while what spans the inventory's hosts is checked and
+    written: ``hosts.yml``, and a new site's domains (unique across hosts).
+    Taken after a host's registry lock, never before it.
+    """
+    return file_lock(inventory / INVENTORY_LOCK, inventory, timeout=timeout, purpose=purpose)
+
+
 class Registry:
     """The ``sites.yml`` of one host (see :func:`siteops.inventory.sites_path`)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.lock_path = path.with_name(path.name + LOCK_SUFFIX)
-        self._lock_fd: int | None = None
+        self._held = False
 
     @property
     def is_locked(self) -> bool:
         """Whether this object holds the lock right now."""
-        return self._lock_fd is not None
+        return self._held
 
     @contextlib.contextmanager
     def locked(self, timeout: float = 30, purpose: str = "siteops") -> Iterator[Registry]:
@@ -136,41 +189,15 @@ class Registry:
         raises :class:`RegistryLocked` naming that holder. While held, the
         lock file says who holds it and why (``purpose``, e.g. "add-site shop").
         """
-        if self._lock_fd is not None:
+        if self._held:
             raise RuntimeError(f"{self.path}: this Registry already holds its lock")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        try:
-            self._acquire(fd, timeout)
-            holder = json.dumps(asdict(LockHolder.me(purpose))) + "\n"
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, holder.encode("utf-8"), 0)
-        except BaseException:
-            os.close(fd)
-            raise
-        self._lock_fd = fd
-        try:
-            self._remove_stale_temp_files()
-            yield self
-        finally:
-            self._lock_fd = None
-            with contextlib.suppress(OSError):
-                os.ftruncate(fd, 0)  # nobody holds it any more
-            os.close(fd)  # closing the last descriptor releases the flock
-
-    def _acquire(self, fd: int, timeout: float) -> None:
-        started = time.monotonic()
-        while True:
+        with file_lock(self.lock_path, self.path, timeout=timeout, purpose=purpose):
+            self._held = True
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
-            except BlockingIOError:
-                waited = time.monotonic() - started
-                if waited >= timeout:
-                    raise RegistryLocked(
-                        self.path, _read_holder(self.lock_path), round(waited, 1)
-                    ) from None
-                time.sleep(min(_POLL_SECONDS, max(timeout - waited, 0)))
+                self._remove_stale_temp_files()
+                yield self
+            finally:
+                self._held = False
 
     def _remove_stale_temp_files(self) -> None:
         # Only a writer holding the lock creates them, so any left now are
@@ -189,7 +216,7 @@ class Registry:
         The data is validated again first (a model changed in place skips
         validation). On any error the old file is left as it was.
         """
-        if self._lock_fd is None:
+        if not self._held:
             raise RuntimeError(
                 f"{self.path}: save() needs the lock; use `with Registry(path).locked(...)`"
             )
