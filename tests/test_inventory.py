@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from siteops.cli import main
 from siteops.errors import SiteModelError
-from siteops.inventory import load_host_sites, sites_path
+from siteops.inventory import inventory_hosts, load_host_sites, load_inventory_sites, sites_path
 from siteops.schema import render, shipped
 from tests.conftest import EXAMPLE_INVENTORY, REPO
 
@@ -79,3 +79,36 @@ def test_schema_command_prints_the_shipped_schema() -> None:
     assert result.exit_code == 0
     assert result.output == shipped()
     assert (REPO / "orchestrator/siteops/schema/sites.schema.json").read_text("utf-8") == shipped()
+
+
+def test_the_hosts_of_an_inventory_are_listed_from_every_group_once(tmp_path: Path) -> None:
+    hosts = tmp_path / "hosts.yml"
+    hosts.write_text(
+        "all:\n  hosts:\n    h1: {ansible_port: 2272}\n  children:\n    web:\n      hosts:\n"
+        "        h2:\n        h1:\n      children:\n        db:\n          hosts: {h3: {}}\n"
+        "other:\n  hosts: {h4: {}}\n",
+        encoding="utf-8",
+    )
+    assert inventory_hosts(hosts) == ["h1", "h2", "h3", "h4"]
+    assert inventory_hosts(tmp_path / "missing.yml") == []
+    assert inventory_hosts(EXAMPLE_INVENTORY / "hosts.yml") == ["vps1"]
+
+
+def test_a_broken_hosts_file_is_named(tmp_path: Path) -> None:
+    hosts = tmp_path / "hosts.yml"
+    hosts.write_text("all: {hosts: [\n", encoding="utf-8")
+    with pytest.raises(SiteModelError) as caught:
+        inventory_hosts(hosts)
+    assert caught.value.source == str(hosts)
+
+
+def test_the_registries_of_every_host_are_loaded_by_host(tmp_path: Path) -> None:
+    (tmp_path / "hosts.yml").write_text("all:\n  hosts: {vps1: {}, vps2: {}}\n", "utf-8")
+    (tmp_path / "host_vars" / "vps1").mkdir(parents=True)
+    sites_path(tmp_path, "vps1").write_bytes(sites_path(EXAMPLE_INVENTORY, "vps1").read_bytes())
+    loaded = load_inventory_sites(tmp_path)
+    assert list(loaded) == ["vps1", "vps2"]
+    assert sorted(loaded["vps1"].sites) == ["docs-site", "shop"]
+    assert loaded["vps2"].sites == {}
+    with pytest.raises(SiteModelError, match=r"no hosts\.yml here"):
+        load_inventory_sites(tmp_path / "nowhere")

@@ -14,7 +14,7 @@ from siteops.errors import SiteModelError
 from siteops.hostfacts import FACTS_ARTIFACT
 from siteops.inventory import load_host_sites
 from siteops.model import HostSites
-from siteops.registry import Registry, holder_of
+from siteops.registry import Registry, RegistryLocked, holder_of, inventory_locked
 from siteops.runner import Progress, RunResult
 from siteops.sites import SiteAnswers
 from tests.conftest import REPO
@@ -263,14 +263,102 @@ def test_the_project_is_found_from_the_installed_package() -> None:
     assert ops.find_project() == REPO
 
 
-def test_each_host_of_an_inventory_has_its_own_registry(inventory: Path) -> None:
+def two_hosts(inventory: Path) -> FakeTarget:
+    """Host ``other`` next to ``sandbox`` in the inventory (its target is returned)."""
     (inventory / "hosts.yml").write_text(
-        "all:\n  hosts:\n    sandbox: {}\n    other: {}\n", encoding="utf-8"
+        "all:\n  hosts:\n    sandbox: {}\n  children:\n    web:\n      hosts:\n        other: {}\n",
+        encoding="utf-8",
     )
-    add(target(inventory), "shop", "shop.test")
-    other = FakeTarget(inventory, "other", REPO, inventory / "logs", 1.0)
+    return FakeTarget(inventory, "other", REPO, inventory / "logs", 1.0)
 
-    # The same name, domain and block are free on another host.
-    assert add(other, "shop", "shop.test").site.port_block == 0
+
+def test_each_host_of_an_inventory_has_its_own_registry(inventory: Path) -> None:
+    other = two_hosts(inventory)
+    add(target(inventory), "shop", "shop.test")
+
+    # The same name and block are free on another host; blocks start at 0 on each.
+    assert add(other, "shop", "shop.other.test").site.port_block == 0
     assert other.sites_file != target(inventory).sites_file
     assert list(load_host_sites(other.sites_file).sites) == ["shop"]
+    assert list(load_host_sites(target(inventory).sites_file).sites) == ["shop"]
+    assert other.registry_file.name == "other.md"
+
+
+def test_a_domain_of_another_host_is_refused_before_anything_is_written(inventory: Path) -> None:
+    other = two_hosts(inventory)
+    add(target(inventory), "shop", "shop.test", "www.shop.test")
+    before = {p: p.read_bytes() for p in inventory.rglob("*") if p.is_file()}
+
+    with pytest.raises(SiteModelError) as caught:
+        add(other, "blog", "blog.test", "WWW.shop.test")
+
+    assert caught.value.problems[0].startswith(
+        "domains: 'WWW.shop.test' is already served by site 'shop' on host 'sandbox'"
+    )
+    assert other.calls == []
+    assert {p: p.read_bytes() for p in inventory.rglob("*") if p.is_file()} == before
+    # A dry run is refused the same way.
+    with pytest.raises(SiteModelError, match="on host 'sandbox'"):
+        add(other, "blog", "shop.test", dry_run=True)
+
+
+def test_a_domain_archived_on_another_host_is_free(inventory: Path) -> None:
+    other = two_hosts(inventory)
+    add(target(inventory), "shop", "shop.test")
+    backup = "/var/backups/siteops/shop/x-final"
+    removing = target(
+        inventory, results={"remove-site.yml": ok_result({ops.FINAL_BACKUP_ARTIFACT: backup})}
+    )
+    ops.remove(removing, "shop", dry_run=False, on_progress=nothing)
+
+    assert add(other, "shop", "shop.test").site.domains.primary == "shop.test"
+
+
+def test_a_host_not_in_hosts_yml_is_not_consulted(inventory: Path) -> None:
+    gone = FakeTarget(inventory, "gone", REPO, inventory / "logs", 1.0)
+    add(gone, "shop", "shop.test")  # host_vars/gone/ exists, hosts.yml does not list it
+
+    assert add(target(inventory), "shop", "shop.test").site.port_block == 0
+
+
+@dataclass(frozen=True)
+class RacingTarget(FakeTarget):
+    """While this host's facts are gathered, another host takes ``domain``."""
+
+    rival: FakeTarget | None = None
+    domain: str = ""
+
+    def run(
+        self, playbook: str, extravars: Mapping[str, Any], *, check: bool, on_progress: Any
+    ) -> RunResult:
+        if playbook == "facts.yml" and self.rival is not None:
+            add(self.rival, "rival", self.domain)
+        return super().run(playbook, extravars, check=check, on_progress=on_progress)
+
+
+def test_a_domain_taken_on_another_host_during_the_run_is_refused_at_save(
+    inventory: Path,
+) -> None:
+    other = two_hosts(inventory)
+    racing = RacingTarget(inventory, "sandbox", REPO, inventory / "logs", 1.0,
+                          rival=other, domain="shop.test")  # fmt: skip
+
+    with pytest.raises(SiteModelError, match=r"'shop\.test' is already served by site 'rival'"):
+        add(racing, "shop", "shop.test")
+
+    assert [c.playbook for c in racing.calls] == ["facts.yml"]  # the site's run never started
+    assert not racing.sites_file.exists()
+    assert list(load_host_sites(other.sites_file).sites) == ["rival"]
+
+
+def test_the_inventory_lock_is_held_while_the_new_site_is_saved(inventory: Path) -> None:
+    t = target(inventory)
+    with (
+        inventory_locked(inventory, timeout=1, purpose="sandbox up other"),
+        pytest.raises(RegistryLocked, match="'sandbox up other'") as caught,
+    ):
+        add(t, "shop", "shop.test")
+    assert caught.value.path == inventory
+    assert [c.playbook for c in t.calls] == ["facts.yml"]
+    assert not t.sites_file.exists()
+    assert add(target(inventory), "shop", "shop.test").site.status == "active"

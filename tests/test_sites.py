@@ -9,7 +9,13 @@ import pytest
 from siteops.errors import SiteModelError
 from siteops.inventory import load_host_sites, sites_path
 from siteops.model import HostSites, Site
-from siteops.sites import SiteAnswers, add_site, new_site, taken_blocks
+from siteops.sites import (
+    SiteAnswers,
+    add_site,
+    inventory_domain_owners,
+    new_site,
+    taken_blocks,
+)
 from tests.conftest import EXAMPLE_INVENTORY
 
 STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
@@ -226,3 +232,37 @@ def test_add_site_reports_every_clash_at_once() -> None:
 def test_a_built_site_is_a_valid_model_record() -> None:
     site = new_site("blog", answers(api=True, runtime="python"))
     assert Site.model_validate(site.model_dump(mode="json")) == site
+
+
+def test_the_domains_of_several_hosts_are_mapped_to_their_host_and_site() -> None:
+    owners = inventory_domain_owners({"vps1": example(), "vps2": HostSites()})
+    assert owners["shop.example.com"] == ("vps1", "shop")
+    assert owners["www.shop.example.com"] == ("vps1", "shop")
+    assert {host for host, _ in owners.values()} == {"vps1"}
+
+
+def test_a_domain_served_on_another_host_is_refused_naming_domain_site_and_host() -> None:
+    elsewhere = inventory_domain_owners({"vps1": example()})
+    with pytest.raises(SiteModelError) as caught:
+        add_site(HostSites(), "blog", answers(domains=["blog.example.net", "WWW.Shop.Example.Com"]),
+                 elsewhere)  # fmt: skip
+    assert caught.value.problems == [
+        "domains: 'WWW.Shop.Example.Com' is already served by site 'shop' on host 'vps1'; a "
+        "domain belongs to one site of the inventory (remove it there first, or leave it out)"
+    ]
+
+
+def test_a_clash_on_the_same_host_is_reported_once_without_a_host() -> None:
+    sites = example()
+    elsewhere = {"shop.example.com": ("vps2", "shop")}  # an inconsistent inventory
+    with pytest.raises(SiteModelError) as caught:
+        add_site(sites, "blog", answers(domains=["shop.example.com"]), elsewhere)
+    (problem,) = caught.value.problems
+    assert problem.startswith("domains: 'shop.example.com' is already served by site 'shop';")
+
+
+def test_only_domains_are_shared_across_hosts_not_names_or_blocks() -> None:
+    other = add_site(HostSites(), "shop", answers(domains=["shop.other.net"], block=0))
+    after = add_site(other, "blog", answers(block=1), inventory_domain_owners({"vps1": example()}))
+    assert list(after.sites) == ["shop", "blog"]
+    assert taken_blocks(after) == {0, 1}

@@ -1,6 +1,7 @@
-"""Read a host's site registry (``sites.yml``) from an Ansible inventory.
+"""Read the hosts of an Ansible inventory and each host's site registry (``sites.yml``).
 
 Layout: ``<inventory>/hosts.yml`` and ``<inventory>/host_vars/<host>/sites.yml``.
+Every host listed in ``hosts.yml`` has its own registry.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from siteops.errors import SiteModelError, describe
 from siteops.model import HostSites
 
 SITES_FILE = "sites.yml"
+HOSTS_FILE = "hosts.yml"
 
 
 def sites_path(inventory: Path, host: str) -> Path:
@@ -41,3 +43,52 @@ def load_host_sites(path: Path) -> HostSites:
     except yaml.YAMLError as exc:
         raise SiteModelError(str(path), [f"not valid YAML: {exc}"]) from None
     return parse_host_sites(data, str(path))
+
+
+def _group_hosts(group: Any, found: dict[str, None]) -> None:
+    """Collect the hosts of one YAML inventory group and of its children, in file order."""
+    if not isinstance(group, dict):
+        return
+    hosts = group.get("hosts")
+    if isinstance(hosts, dict):
+        found.update(dict.fromkeys(str(name) for name in hosts))
+    children = group.get("children")
+    if isinstance(children, dict):
+        for child in children.values():
+            _group_hosts(child, found)
+
+
+def inventory_hosts(hosts_file: Path) -> list[str]:
+    """The hosts a YAML inventory file lists (in any group), each once, in file order.
+
+    A missing file lists no host; a file that is not YAML raises
+    :class:`SiteModelError` naming it.
+    """
+    if not hosts_file.exists():
+        return []
+    try:
+        data = yaml.safe_load(hosts_file.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise SiteModelError(str(hosts_file), [f"not valid YAML: {exc}"]) from None
+    found: dict[str, None] = {}
+    if isinstance(data, dict):
+        for group in data.values():
+            _group_hosts(group, found)
+    return list(found)
+
+
+def load_inventory_sites(inventory: Path) -> dict[str, HostSites]:
+    """The registry of every host of ``inventory`` (as ``hosts.yml`` lists them), by host.
+
+    Raises :class:`SiteModelError` when there is no ``hosts.yml`` or a registry is invalid.
+    """
+    hosts_file = inventory / HOSTS_FILE
+    if not hosts_file.is_file():
+        raise SiteModelError(
+            str(hosts_file),
+            ["inventory: no hosts.yml here; give --inventory the directory holding "
+             "hosts.yml and host_vars/"],
+        )  # fmt: skip
+    return {
+        host: load_host_sites(sites_path(inventory, host)) for host in inventory_hosts(hosts_file)
+    }

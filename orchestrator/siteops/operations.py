@@ -14,6 +14,11 @@ host and a failed run can be repeated:
 
 With ``dry_run`` the playbook runs in check and diff mode with the intended
 state passed as extra variables, and no file is written.
+
+Each host of an inventory has its own registry and port blocks, but a domain
+belongs to one site of the whole inventory: ``add`` also reads the other
+hosts' registries, and checks and saves a new site under the inventory's lock
+as well, so that two hosts never take the same domain at once.
 """
 
 from __future__ import annotations
@@ -27,15 +32,15 @@ from typing import Any
 
 from siteops.errors import SiteModelError
 from siteops.hostfacts import FACTS_PLAYBOOK, HostFacts, facts_request, parse_facts
-from siteops.inventory import sites_path
+from siteops.inventory import load_inventory_sites, sites_path
 from siteops.markdown import render_registry
 from siteops.model import ArchivedSite, HostSites, Site, SiteStatus
 from siteops.ports import allocate_block
-from siteops.registry import Registry, utc_now, write_atomically
+from siteops.registry import Registry, inventory_locked, utc_now, write_atomically
 from siteops.release import packed
 from siteops.remote import host_vars
 from siteops.runner import Progress, RunResult, run_playbook
-from siteops.sites import SiteAnswers, add_site, taken_blocks
+from siteops.sites import SiteAnswers, add_site, inventory_domain_owners, taken_blocks
 
 SITE_PLAYBOOK = "site.yml"
 DEPLOY_PLAYBOOK = "deploy.yml"
@@ -211,10 +216,18 @@ def _refuse_existing(sites: HostSites, name: str) -> None:
         )
 
 
-def _check_new_site(current: HostSites, name: str, answers: SiteAnswers) -> None:
+def other_hosts_domains(target: Target) -> dict[str, tuple[str, str]]:
+    """The domains the other hosts of the inventory serve, mapped to (host, site)."""
+    hosts = load_inventory_sites(target.inventory)
+    hosts.pop(target.host, None)
+    return inventory_domain_owners(hosts)
+
+
+def _check_new_site(target: Target, current: HostSites, name: str, answers: SiteAnswers) -> None:
     """Everything about a new site but live listeners, checked without the host."""
     _refuse_existing(current, name)
-    add_site(current, name, replace(answers, block=allocate_block(taken_blocks(current), set())))
+    block = allocate_block(taken_blocks(current), set())
+    add_site(current, name, replace(answers, block=block), other_hosts_domains(target))
 
 
 def add(
@@ -227,11 +240,12 @@ def add(
 ) -> Added:
     """Add site ``name`` to the registry and converge it (``answers.block`` is chosen here).
 
-    The request is checked against the registry before the host is contacted.
-    The block is the lowest one no site holds and where the host has no
-    listener. The site is saved as ``pending`` before Ansible runs, becomes
-    ``active`` after a successful run and ``failed`` otherwise (then
-    :class:`RunFailed` says to run ``siteops apply NAME``).
+    The request is checked against the registry (and the domains of the
+    inventory's other hosts) before the host is contacted. The block is the
+    lowest one no site holds and where the host has no listener. The site is
+    saved as ``pending`` before Ansible runs, becomes ``active`` after a
+    successful run and ``failed`` otherwise (then :class:`RunFailed` says to
+    run ``siteops apply NAME``).
     """
     target.check_inventory()
     if answers.tls_email is not None and answers.ca_directory is None:
@@ -239,14 +253,14 @@ def add(
     registry = Registry(target.sites_file)
     # Bad input is refused before the lock file is even created; checked again
     # under the lock, against what another run may have added meanwhile.
-    _check_new_site(registry.load(), name, answers)
+    _check_new_site(target, registry.load(), name, answers)
     with registry.locked(timeout=target.lock_timeout, purpose=f"add-site {name}"):
         current = registry.load()
-        _check_new_site(current, name, answers)
+        _check_new_site(target, current, name, answers)
         facts = gather_facts(target, current, [], on_progress)
-        block = allocate_block(taken_blocks(current), set(facts.listening))
-        updated = add_site(current, name, replace(answers, block=block))
+        chosen = replace(answers, block=allocate_block(taken_blocks(current), set(facts.listening)))
         if dry_run:
+            updated = add_site(current, name, chosen, other_hosts_domains(target))
             result = target.run(
                 SITE_PLAYBOOK,
                 {"siteops_sites": updated.to_yaml_data()["siteops_sites"], "siteops_only": [name]},
@@ -254,7 +268,12 @@ def add(
                 on_progress=on_progress,
             )
             return Added(name, updated.sites[name], result, dry_run=True)
-        registry.save(updated)
+        # Another host may have taken one of the domains since: check again, and
+        # save while no other host can (its pending site then holds the domains).
+        purpose = f"add-site {name} on {target.host}"
+        with inventory_locked(target.inventory, timeout=target.lock_timeout, purpose=purpose):
+            updated = add_site(current, name, chosen, other_hosts_domains(target))
+            registry.save(updated)
         result = target.run(
             SITE_PLAYBOOK, {"siteops_only": [name]}, check=False, on_progress=on_progress
         )

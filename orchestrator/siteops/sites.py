@@ -10,6 +10,7 @@ result through :mod:`siteops.registry`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -166,6 +167,15 @@ def domain_owners(sites: HostSites) -> dict[str, str]:
     return {domain: name for name, site in sites.sites.items() for domain in site.domains.all()}
 
 
+def inventory_domain_owners(hosts: Mapping[str, HostSites]) -> dict[str, tuple[str, str]]:
+    """Every domain of the active sites of several hosts, mapped to its (host, site)."""
+    return {
+        domain: (host, name)
+        for host, sites in hosts.items()
+        for domain, name in domain_owners(sites).items()
+    }
+
+
 def _normalized(domain: str) -> str:
     try:
         return normalize_domain(domain)
@@ -173,11 +183,18 @@ def _normalized(domain: str) -> str:
         return domain  # new_site reports it with its field
 
 
-def add_site(sites: HostSites, name: str, answers: SiteAnswers) -> HostSites:
+def add_site(
+    sites: HostSites,
+    name: str,
+    answers: SiteAnswers,
+    elsewhere: Mapping[str, tuple[str, str]] | None = None,
+) -> HostSites:
     """A copy of ``sites`` with the new site ``name`` appended (see :func:`new_site`).
 
     Refuses, naming the field, a name already used by an active or archived
-    site, a domain another site already serves and a port block another site
+    site, a domain another site already serves (on this host, or on another
+    host of the inventory: ``elsewhere`` maps those domains to their host and
+    site, see :func:`inventory_domain_owners`) and a port block another site
     holds; the whole result is validated through the site model again.
     ``sites`` itself is not changed.
     """
@@ -194,12 +211,20 @@ def add_site(sites: HostSites, name: str, answers: SiteAnswers) -> HostSites:
             f"{sites.archived[name].archived_at}); restore that site or choose another name"
         )
     owners = domain_owners(sites)
+    others = elsewhere or {}
     for domain in answers.domains:
         owner = owners.get(_normalized(domain))
+        other = others.get(_normalized(domain))
         if owner is not None:
             problems.append(
                 f"domains: {domain!r} is already served by site {owner!r}; a domain belongs "
                 f"to one site (remove it from {owner!r} first, or leave it out)"
+            )
+        elif other is not None:
+            problems.append(
+                f"domains: {domain!r} is already served by site {other[1]!r} on host "
+                f"{other[0]!r}; a domain belongs to one site of the inventory (remove it "
+                "there first, or leave it out)"
             )
     holders = {site.port_block: other for other, site in sites.sites.items()}
     if answers.block in holders:
