@@ -6,9 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from siteops.cli import EXIT_BAD_INPUT, EXIT_LOCKED, main
+from siteops.inventory import load_host_sites
 from siteops.registry import Registry
 from tests.conftest import EXAMPLE_INVENTORY
 
@@ -95,3 +97,67 @@ def test_registry_writes_the_markdown_without_a_host(tmp_path: Path) -> None:
     run("registry", inventory=inventory)
     assert (inventory / "registry" / "vps1.md").read_bytes() == first
     assert first.startswith(b"# Active Sites Registry: vps1")
+
+
+@pytest.fixture
+def two_hosts(tmp_path: Path) -> Path:
+    """vps1 (the example's two sites, one of them archived) and vps2 (one site) in one inventory."""
+    (tmp_path / "hosts.yml").write_text(
+        "all:\n  hosts:\n    vps1: {}\n    vps2: {}\n    vps3: {}\n", encoding="utf-8"
+    )
+    example = (EXAMPLE_INVENTORY / "host_vars" / "vps1" / "sites.yml").read_text("utf-8")
+    for host in ("vps1", "vps2"):
+        (tmp_path / "host_vars" / host).mkdir(parents=True)
+    (tmp_path / "host_vars" / "vps1" / "sites.yml").write_text(example, "utf-8")
+    sites = load_host_sites(EXAMPLE_INVENTORY / "host_vars" / "vps1" / "sites.yml")
+    data = sites.to_yaml_data()
+    docs = data["siteops_sites"].pop("docs-site")
+    data["siteops_archived_sites"]["old"] = {
+        "site": docs, "archived_at": "2025-10-09T12:17:25Z", "backup": "/var/backups/x"
+    }  # fmt: skip
+    data["siteops_sites"]["shop"]["domains"] = {"primary": "shop.vps2.test", "aliases": []}
+    (tmp_path / "host_vars" / "vps2" / "sites.yml").write_text(yaml.safe_dump(data), "utf-8")
+    return tmp_path
+
+
+def test_list_all_hosts_shows_every_host_with_a_host_column(two_hosts: Path) -> None:
+    code, out = run("list", "--all-hosts", inventory=two_hosts, host="ignored")
+    assert code == 0, out
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["HOST", "SITE", "STATUS"]
+    assert [line.split()[:2] for line in lines[1:4]] == [
+        ["vps1", "shop"], ["vps1", "docs-site"], ["vps2", "shop"]
+    ]  # fmt: skip
+    assert "no sites yet on: vps3" in out
+    assert "archived: vps2: old" in out
+
+
+def test_list_all_hosts_json_holds_each_hosts_sites_and_archive(two_hosts: Path) -> None:
+    code, out = run("list", "--all-hosts", "--json", inventory=two_hosts)
+    assert code == 0, out
+    data = json.loads(out)
+    assert list(data) == ["hosts"]
+    assert sorted(data["hosts"]) == ["vps1", "vps2", "vps3"]
+    assert sorted(data["hosts"]["vps1"]["sites"]) == ["docs-site", "shop"]
+    assert data["hosts"]["vps1"]["archived"] == {}
+    assert list(data["hosts"]["vps2"]["sites"]) == ["shop"]
+    assert list(data["hosts"]["vps2"]["archived"]) == ["old"]
+    assert data["hosts"]["vps3"] == {"sites": {}, "archived": {}}
+    # The same records as the one-host listing.
+    _, one = run("list", "--json", inventory=two_hosts, host="vps2")
+    assert json.loads(one) == {"host": "vps2", **data["hosts"]["vps2"]}
+
+
+def test_list_all_hosts_without_hosts_yml_says_so(tmp_path: Path) -> None:
+    code, out = run("list", "--all-hosts", inventory=tmp_path)
+    assert code == EXIT_BAD_INPUT
+    assert "no hosts.yml here" in out
+
+
+def test_add_site_refuses_a_domain_of_another_host_naming_it(two_hosts: Path) -> None:
+    before = {p: p.read_bytes() for p in two_hosts.rglob("*") if p.is_file()}
+    code, out = run("add-site", "blog", "--domain", "shop.vps2.test", "--runtime", "static",
+                    inventory=two_hosts, host="vps3")  # fmt: skip
+    assert code == EXIT_BAD_INPUT
+    assert "  - domains: 'shop.vps2.test' is already served by site 'shop' on host 'vps2'; " in out
+    assert {p: p.read_bytes() for p in two_hosts.rglob("*") if p.is_file()} == before

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import io
 
-from siteops.display import ProgressDisplay, progress_line, status_text, table
+from siteops.display import (
+    ProgressDisplay,
+    hosts_table,
+    progress_line,
+    status_text,
+    table,
+)
 from siteops.hostfacts import HostFacts
 from siteops.inventory import load_host_sites, sites_path
+from siteops.model import HostSites
 from siteops.runner import Progress
 from tests.conftest import EXAMPLE_INVENTORY
 
@@ -79,3 +86,16 @@ def test_status_text_shows_http_answer_units_certificate_and_backup() -> None:
     assert "expires 2027-01-01" in text
     assert "last backup: ok at 2026-11-23T03:00:00Z" in text
     assert "restore test: none yet" in text
+
+
+def test_the_all_hosts_table_has_a_host_column_and_names_hosts_without_sites() -> None:
+    vps1 = load_host_sites(sites_path(EXAMPLE_INVENTORY, "vps1"))
+    text = hosts_table({"vps1": vps1, "vps2": HostSites(), "vps3": vps1})
+    header, *rows = text.split("\n\n")[0].splitlines()
+    assert header.split()[:3] == ["HOST", "SITE", "STATUS"]
+    assert [row.split()[:2] for row in rows] == [
+        ["vps1", "shop"], ["vps1", "docs-site"], ["vps3", "shop"], ["vps3", "docs-site"]
+    ]  # fmt: skip
+    assert text.endswith("\n\nno sites yet on: vps2")
+    assert hosts_table({"vps2": HostSites()}) == "no sites on any host yet"
+    assert hosts_table({}) == "no hosts in the inventory's hosts.yml"

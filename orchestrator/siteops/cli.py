@@ -22,7 +22,7 @@ from siteops import display as show
 from siteops import operations as ops
 from siteops.errors import SiteModelError
 from siteops.hostfacts import FactsMissing
-from siteops.inventory import load_host_sites
+from siteops.inventory import load_host_sites, load_inventory_sites
 from siteops.model import Runtime
 from siteops.ports import PortBlocksExhausted
 from siteops.registry import RegistryLocked
@@ -264,14 +264,23 @@ def _echo_json(data: Any) -> None:
 
 @main.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--all-hosts", is_flag=True,
+              help="The sites of every host hosts.yml lists, with a HOST column (--host is "
+                   "ignored); JSON: {hosts: {HOST: {sites, archived}}}.")  # fmt: skip
 @click.pass_obj
-def list_command(obj: Context, as_json: bool) -> None:
+def list_command(obj: Context, as_json: bool, all_hosts: bool) -> None:
     """List the host's sites (and, with --json, the archived ones)."""
+    if all_hosts:
+        with _errors():
+            hosts = load_inventory_sites(obj.inventory)
+        if as_json:
+            _echo_json({"hosts": {host: show.sites_view(sites) for host, sites in hosts.items()}})
+        else:
+            click.echo(show.hosts_table(hosts))
+        return
     sites = _load(obj)
     if as_json:
-        data = sites.to_yaml_data()
-        _echo_json({"host": obj.host, "sites": data["siteops_sites"],
-                    "archived": data["siteops_archived_sites"]})  # fmt: skip
+        _echo_json({"host": obj.host, **show.sites_view(sites)})
         return
     click.echo(show.sites_table(sites))
     if sites.archived:

@@ -112,6 +112,32 @@ def sites_table(sites: HostSites) -> str:
     return table(SITE_HEADERS, [site_row(name, site) for name, site in sites.sites.items()])
 
 
+def hosts_table(hosts: Mapping[str, HostSites]) -> str:
+    """``list --all-hosts``: every host's sites, with a HOST column.
+
+    Hosts without sites, and each host's archived sites, are named below the table.
+    """
+    if not hosts:
+        return "no hosts in the inventory's hosts.yml"
+    rows = [[host, *site_row(name, site)] for host, sites in hosts.items()
+            for name, site in sites.sites.items()]  # fmt: skip
+    lines = [table(["HOST", *SITE_HEADERS], rows)] if rows else ["no sites on any host yet"]
+    empty = [host for host, sites in hosts.items() if not sites.sites]
+    if rows and empty:
+        lines.append(f"\nno sites yet on: {', '.join(empty)}")
+    archived = [f"{host}: {', '.join(sites.archived)}" for host, sites in hosts.items()
+                if sites.archived]  # fmt: skip
+    if archived:
+        lines.append(f"\narchived: {'; '.join(archived)}")
+    return "\n".join(lines)
+
+
+def sites_view(sites: HostSites) -> dict[str, Any]:
+    """``list --json`` of one host: its site records and its archived ones."""
+    data = sites.to_yaml_data()
+    return {"sites": data["siteops_sites"], "archived": data["siteops_archived_sites"]}
+
+
 def site_view(name: str, site: Site) -> dict[str, Any]:
     """Everything about one site a person looks for, as plain data (``show --json``)."""
     root = f"{SITES_ROOT}/{name}"
