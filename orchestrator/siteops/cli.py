@@ -269,7 +269,7 @@ def _echo_json(data: Any) -> None:
                    "ignored); JSON: {hosts: {HOST: {sites, archived}}}.")  # fmt: skip
 @click.pass_obj
 def list_command(obj: Context, as_json: bool, all_hosts: bool) -> None:
-    """List the host's sites (and, with --json, the archived ones)."""
+    """List the host's sites (and, with --json, the archived ones), or every host's."""
     if all_hosts:
         with _errors():
             hosts = load_inventory_sites(obj.inventory)
@@ -410,18 +410,28 @@ def registry(obj: Context, refresh: bool) -> None:
     click.echo(f"wrote {path}")
 
 
+def sandbox_container(host: str) -> str:
+    """The default container of sandbox host ``host``: one container per host."""
+    return SANDBOX_CONTAINER if host == DEFAULT_HOST else f"{SANDBOX_CONTAINER}-{host}"
+
+
 @main.group()
-@click.option("--name", default=SANDBOX_CONTAINER, show_default=True, envvar="SITEOPS_SANDBOX",
-              help="Container name of the sandbox (one per inventory).")  # fmt: skip
+@click.option("--name", envvar="SITEOPS_SANDBOX",
+              help=f"Container name of the sandbox [default: {SANDBOX_CONTAINER} for host "
+                   f"{DEFAULT_HOST}, {SANDBOX_CONTAINER}-HOST for another --host].")  # fmt: skip
 @click.pass_obj
-def sandbox(obj: Context, name: str) -> None:
-    """A local disposable host reached over SSH, like a real VPS."""
-    obj.sandbox_name = name
+def sandbox(obj: Context, name: str | None) -> None:
+    """A local disposable host reached over SSH, like a real VPS.
+
+    Several sandboxes may share an inventory: each is the host given by
+    --host (default sandbox) and has its own container and ports.
+    """
+    obj.sandbox_name = name or sandbox_container(obj.host)
 
 
 def _sandbox(obj: Context) -> Sandbox:
     with _errors():
-        return Sandbox(ops.find_project(), obj.inventory, obj.sandbox_name)
+        return Sandbox(ops.find_project(), obj.inventory, obj.sandbox_name, obj.host)
 
 
 def _say(message: str) -> None:
@@ -443,7 +453,11 @@ def _say(message: str) -> None:
 @click.pass_obj
 def sandbox_up(obj: Context, ssh_port: int, http_port: int, https_port: int, debian: str,
                baked: bool, no_baseline: bool) -> None:  # fmt: skip
-    """Start the sandbox, write its inventory and apply the host baseline."""
+    """Start the sandbox, add its host to the inventory and apply the host baseline.
+
+    The inventory's other hosts stay; give another sandbox of the same
+    inventory its own --host and ports.
+    """
     box = _sandbox(obj)
     with _errors():
         box.up(Ports(ssh_port, http_port, https_port), _say, debian=debian, baked=baked)
@@ -463,7 +477,10 @@ def sandbox_up(obj: Context, ssh_port: int, http_port: int, https_port: int, deb
 @sandbox.command("down")
 @click.pass_obj
 def sandbox_down(obj: Context) -> None:
-    """Remove the sandbox container and its inventory."""
+    """Remove the sandbox container and its host (registry included) from the inventory.
+
+    The inventory's other hosts stay; with the last one the inventory goes.
+    """
     with _errors():
         _sandbox(obj).down(_say)
 

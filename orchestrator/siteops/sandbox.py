@@ -8,7 +8,13 @@ SSH, HTTP and HTTPS ports on 127.0.0.1 only, creates a non-root ``deploy``
 user with passwordless sudo that logs in with a key generated for the
 sandbox, pins the container's SSH host key, and writes an inventory for it
 (``hosts.yml``). The caller then applies the host baseline through it.
-``down`` removes the container and the sandbox's inventory, key included.
+``down`` removes the container and its host from the inventory.
+
+Several sandboxes may share one inventory, each its own host (``--host``) and
+container: ``up`` adds or updates its own host in ``hosts.yml`` and its own
+line in ``known_hosts`` (all use the inventory's one key), and ``down`` takes
+only its own host out (its registry and markdown too); the inventory goes
+with the last host.
 
 Everything the sandbox needs from the machine (the container engine, the
 images and the forward proxy through which its sites' install steps reach
@@ -25,10 +31,15 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import yaml
+
+from siteops.inventory import inventory_hosts, sites_path
+from siteops.registry import inventory_locked, write_atomically
 
 CONTAINER = "siteops-sandbox"
 # Debian major version -> suite, for the sandbox's image (the first is the default).
@@ -72,11 +83,12 @@ class Ports:
 
 @dataclass(frozen=True)
 class Sandbox:
-    """The sandbox whose inventory lives in ``inventory`` (normally ``inventory/sandbox``)."""
+    """The sandbox host ``host`` of ``inventory`` (normally ``inventory/sandbox``)."""
 
     project: Path
     inventory: Path
     name: str = CONTAINER
+    host: str = HOST
 
     @property
     def key(self) -> Path:
@@ -178,13 +190,36 @@ class Sandbox:
         say(f"{DEPLOY_USER}@127.0.0.1:{published.ssh} answers over SSH with the sandbox key")
 
     def down(self, say: Say) -> None:
-        """Remove the container and the sandbox's inventory (registry and key included)."""
+        """Remove the container and its host from the inventory (registry included).
+
+        The other hosts of the inventory stay; with the last one the whole
+        inventory goes, key included. A host of ``hosts.yml`` that ``up`` did
+        not write is left alone.
+        """
         if self.engine_answers() and self.state() is not None:
             say(f"removing {self.name}")
             self._docker("rm", "-f", self.name)
         else:
             say(f"no {self.name} container")
-        if self.inventory.exists():
+        if not self.inventory.exists():
+            return
+        with self._inventory_locked("sandbox down"):
+            data = self._hosts_yaml()
+            hosts = self._hosts_of(data)
+            if self.host in hosts and "siteops_sandbox_http_port" not in (hosts[self.host] or {}):
+                say(f"{self.host} in {self.hosts_file} is not a sandbox: left as it is")
+                return
+            if self.host in hosts:
+                del hosts[self.host]
+                self._write_hosts(data)
+            shutil.rmtree(sites_path(self.inventory, self.host).parent, ignore_errors=True)
+            (self.inventory / "registry" / f"{self.host}.md").unlink(missing_ok=True)
+            self.ca_file.unlink(missing_ok=True)
+            self._write_known_hosts(None)
+            left = inventory_hosts(self.hosts_file)
+        if left:
+            say(f"removed {self.host} from {self.hosts_file}; other hosts kept: {', '.join(left)}")
+        else:
             say(f"removing the sandbox inventory {self.inventory}")
             shutil.rmtree(self.inventory)
 
@@ -256,7 +291,57 @@ systemctl is-active --quiet ssh
 
     def _pin_host_key(self, ssh_port: int) -> None:
         key = self._docker("exec", self.name, "cat", "/etc/ssh/ssh_host_ed25519_key.pub").split()
-        self.known_hosts.write_text(f"[127.0.0.1]:{ssh_port} {key[0]} {key[1]}\n", "utf-8")
+        with self._inventory_locked("sandbox up"):
+            self._write_known_hosts(f"[127.0.0.1]:{ssh_port} {key[0]} {key[1]}")
+
+    def _write_known_hosts(self, entry: str | None) -> None:
+        """Put ``entry`` in ``known_hosts`` in place of this host's line (none: remove it).
+
+        A line for the same address goes too; the other sandboxes' lines stay.
+        """
+        mark = f"siteops-sandbox:{self.host}"
+        old = self.known_hosts.read_text("utf-8").splitlines() if self.known_hosts.exists() else []
+        address = entry.split()[0] if entry else None
+        lines = [line for line in old
+                 if line.split()[-1:] != [mark] and line.split()[:1] != [address]]  # fmt: skip
+        if entry:
+            lines.append(f"{entry} {mark}")
+        if lines or self.known_hosts.exists():
+            write_atomically(self.known_hosts, "".join(f"{line}\n" for line in lines))
+
+    def _inventory_locked(self, purpose: str) -> AbstractContextManager[None]:
+        # Held for a file write or two; a minute is plenty.
+        return inventory_locked(self.inventory, timeout=60, purpose=f"{purpose} {self.host}")
+
+    def _hosts_yaml(self) -> dict[str, Any]:
+        if not self.hosts_file.exists():
+            return {}
+        try:
+            data = yaml.safe_load(self.hosts_file.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise SandboxError(f"{self.hosts_file} is not valid YAML: {exc}") from None
+        return data if isinstance(data, dict) else {}
+
+    def _write_hosts(self, data: dict[str, Any]) -> None:
+        text = (
+            "# Written by `siteops sandbox up`: local sandbox hosts, reached over SSH as\n"
+            "# the non-root deploy user. `siteops sandbox down` removes one (the inventory\n"
+            "# goes with the last one).\n"
+            "---\n" + yaml.safe_dump(data, sort_keys=False)
+        )
+        write_atomically(self.hosts_file, text)
+
+    def _hosts_of(self, data: dict[str, Any]) -> dict[str, Any]:
+        """The ``all.hosts`` mapping of the loaded ``hosts.yml`` (created when missing)."""
+        if data.get("all") is None:
+            data["all"] = {}
+        group = data["all"]
+        if isinstance(group, dict) and group.get("hosts") is None:
+            group["hosts"] = {}
+        hosts = group.get("hosts") if isinstance(group, dict) else None
+        if not isinstance(hosts, dict):
+            raise SandboxError(f"{self.hosts_file}: all.hosts is not a mapping; fix or remove it")
+        return hosts
 
     def ssh_args(self, ssh_port: int) -> list[str]:
         return [
@@ -296,12 +381,10 @@ systemctl is-active --quiet ssh
                 "NODE_EXTRA_CA_CERTS": SANDBOX_CA_BUNDLE,
             },
         }
-        text = (
-            "# Written by `siteops sandbox up`: the local sandbox host, reached over SSH\n"
-            "# as the non-root deploy user. `siteops sandbox down` removes it.\n"
-            "---\n" + yaml.safe_dump({"all": {"hosts": {HOST: host_vars}}}, sort_keys=False)
-        )
-        self.hosts_file.write_text(text, encoding="utf-8")
+        with self._inventory_locked("sandbox up"):  # the other hosts of hosts.yml stay
+            data = self._hosts_yaml()
+            self._hosts_of(data)[self.host] = host_vars
+            self._write_hosts(data)
 
     def _wait_for_ssh(self, ssh_port: int) -> None:
         deadline = time.monotonic() + _SSH_SECONDS
