@@ -15,22 +15,30 @@ SITEOPS = str(Path(sys.executable).parent / "siteops")
 
 
 class Host:
-    """One sandbox: its own container name, published ports and inventory."""
+    """One sandbox: its own container name, published ports and inventory host.
 
-    def __init__(self, root: Path, name: str, ssh_port: int, http_port: int) -> None:
+    Sandboxes made with the same ``root`` share one inventory, each as its own ``host``.
+    """
+
+    def __init__(
+        self, root: Path, name: str, ssh_port: int, http_port: int, host: str = "sandbox"
+    ) -> None:
         self.inventory = root / "inventory"
         self.state = root / "state"
+        self.name = name
+        self.host = host
         self.ssh_port = ssh_port
         self.http_port = http_port
         self.env = {**os.environ, "XDG_STATE_HOME": str(self.state), "SITEOPS_SANDBOX": name}
 
     @property
     def sites_file(self) -> Path:
-        return self.inventory / "host_vars" / "sandbox" / "sites.yml"
+        return self.inventory / "host_vars" / self.host / "sites.yml"
 
     def siteops(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run ``siteops -i INVENTORY --host HOST ARGS``; with ``check``, it must succeed."""
         done = subprocess.run(
-            [SITEOPS, "-i", str(self.inventory), *args],
+            [SITEOPS, "-i", str(self.inventory), "--host", self.host, *args],
             capture_output=True,
             text=True,
             env=self.env,
@@ -38,7 +46,8 @@ class Host:
             check=False,
         )
         print(
-            f"$ siteops {' '.join(args)} -> {done.returncode}\n{done.stdout}{done.stderr[-2000:]}"
+            f"$ siteops --host {self.host} {' '.join(args)} -> {done.returncode}\n"
+            f"{done.stdout}{done.stderr[-2000:]}"
         )
         if check:
             assert done.returncode == 0, done.stderr
@@ -46,7 +55,7 @@ class Host:
 
     def start(self, *args: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
-            [SITEOPS, "-i", str(self.inventory), *args],
+            [SITEOPS, "-i", str(self.inventory), "--host", self.host, *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -78,22 +87,29 @@ class Host:
 
 
 def sandbox_host(
-    root: Path, name: str, ssh_port: int, http_port: int, https_port: int, *up_args: str
+    root: Path,
+    name: str,
+    ssh_port: int,
+    http_port: int,
+    https_port: int,
+    *up_args: str,
+    host: str = "sandbox",
 ) -> Iterator[Host]:
-    """Bring a sandbox up with the host baseline; remove it afterwards.
+    """Bring a sandbox up with the host baseline; remove it afterwards (also when up fails).
 
     ``up_args`` go to ``sandbox up``: ``--debian 12``, or ``--baked`` for a
-    module that does not test installation (faster).
+    module that does not test installation (faster). ``host`` is its name in
+    the inventory ``root/inventory``, which other sandboxes may share.
     """
-    box = Host(root, name, ssh_port, http_port)
+    box = Host(root, name, ssh_port, http_port, host)
     started = time.monotonic()
-    box.siteops(
-        "sandbox", "up", "--ssh-port", str(ssh_port), "--http-port", str(http_port),
-        "--https-port", str(https_port), *up_args,
-    )  # fmt: skip
-    print(f"sandbox {name} ({' '.join(up_args) or 'bare, Debian 13'}) up with the host baseline: "
-          f"{time.monotonic() - started:.1f}s")  # fmt: skip
     try:
+        box.siteops(
+            "sandbox", "up", "--ssh-port", str(ssh_port), "--http-port", str(http_port),
+            "--https-port", str(https_port), *up_args,
+        )  # fmt: skip
+        print(f"sandbox {name} ({' '.join(up_args) or 'bare, Debian 13'}) up with the host "
+              f"baseline: {time.monotonic() - started:.1f}s")  # fmt: skip
         yield box
     finally:
         box.siteops("sandbox", "down", check=False)
