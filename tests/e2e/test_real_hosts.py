@@ -24,8 +24,8 @@ from tests.e2e.conftest import Host, sandbox_host
 APPS = Path(__file__).parent / "apps"
 # Debian major version -> (container, ssh, http, https ports).
 RELEASES = {
-    "13": ("siteops-sandbox-deb13", 2292, 8150, 8513),
-    "12": ("siteops-sandbox-deb12", 2302, 8160, 8523),
+    "13": ("siteops-e2e-deb13", 2292, 8150, 8513),
+    "12": ("siteops-e2e-deb12", 2302, 8160, 8523),
 }
 UNITS = ["shop-frontend.service", "shop-api.service", "blog-frontend.service"]
 

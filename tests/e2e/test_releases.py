@@ -21,7 +21,7 @@ import pytest
 from tests.conftest import REPO
 from tests.e2e.conftest import Host, sandbox_host
 
-NAME = "siteops-sandbox-rel"
+NAME = "siteops-e2e-rel"
 FIXTURES = REPO / "molecule" / "shared" / "fixtures"
 NODE_V1 = (FIXTURES / "node-app" / "server.js").read_text(encoding="utf-8")
 

@@ -22,7 +22,7 @@ import pytest
 from siteops.inventory import load_host_sites
 from tests.e2e.conftest import Host, sandbox_host
 
-NAME = "siteops-sandbox-e2e"
+NAME = "siteops-e2e-sandbox"
 SSH_PORT, HTTP_PORT, HTTPS_PORT = 2232, 8090, 8453
 
 

@@ -23,7 +23,7 @@ import yaml
 from tests.conftest import REPO
 from tests.e2e.conftest import Host, sandbox_host
 
-NAME = "siteops-sandbox-ssh"
+NAME = "siteops-e2e-ssh"
 SSH_PORT, HTTP_PORT, HTTPS_PORT = 2252, 8110, 8473
 CONFIG = "/etc/ssh/sshd_config.d/siteops.conf"
 DOCKER = "/usr/bin/docker"

@@ -1,6 +1,6 @@
 """End to end: two sandbox hosts in ONE inventory, each with its own registry.
 
-Hosts h1 and h2 (containers siteops-sandbox-h1/-h2, baked images: this module
+Hosts h1 and h2 (containers siteops-e2e-h1/-h2, baked images: this module
 does not test installation) share an inventory, its key and known_hosts.
 Each gets a static site through ``--host``; a domain of h1 is refused on h2;
 ``list --all-hosts`` shows both; taking h1 down leaves h2 in the inventory and
@@ -28,12 +28,12 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def h1(root: Path) -> Iterator[Host]:
-    yield from sandbox_host(root, "siteops-sandbox-h1", 2272, 8130, 8493, "--baked", host="h1")
+    yield from sandbox_host(root, "siteops-e2e-h1", 2272, 8130, 8493, "--baked", host="h1")
 
 
 @pytest.fixture(scope="module")
 def h2(root: Path, h1: Host) -> Iterator[Host]:  # after h1: a second host of its inventory
-    yield from sandbox_host(root, "siteops-sandbox-h2", 2282, 8140, 8503, "--baked", host="h2")
+    yield from sandbox_host(root, "siteops-e2e-h2", 2282, 8140, 8503, "--baked", host="h2")
 
 
 def files(host: Host) -> dict[Path, bytes]:
