@@ -259,10 +259,6 @@ def test_a_missing_inventory_is_named(tmp_path: Path) -> None:
         add(t, "shop", "shop.test")
 
 
-def test_the_project_is_found_from_the_installed_package() -> None:
-    assert ops.find_project() == REPO
-
-
 def two_hosts(inventory: Path) -> FakeTarget:
     """Host ``other`` next to ``sandbox`` in the inventory (its target is returned)."""
     (inventory / "hosts.yml").write_text(

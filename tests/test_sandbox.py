@@ -56,7 +56,7 @@ PROXY = "http://172.17.0.1:8888"
 
 
 def sandbox_of(inventory: Path, host: str) -> Sandbox:
-    return Sandbox(REPO, inventory, sandbox_container(host), host)
+    return Sandbox(REPO / "testhosts", inventory, sandbox_container(host), host)
 
 
 def up(inventory: Path, host: str, ssh: int, key: str = "AAAAkey") -> Sandbox:

@@ -16,21 +16,32 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
+import yaml
 
 from siteops import __version__
 from siteops import display as show
+from siteops import hosts as host_checks
 from siteops import operations as ops
-from siteops.errors import SiteModelError
+from siteops.errors import SiteModelError, SiteopsError
 from siteops.hostfacts import FactsMissing
 from siteops.inventory import load_host_sites, load_inventory_sites
 from siteops.model import Runtime
 from siteops.ports import PortBlocksExhausted
+from siteops.project import find_project, init_project
 from siteops.registry import RegistryLocked
 from siteops.release import SourceError
 from siteops.remote import RemoteError, host_vars, log_command, ssh_argv
+from siteops.resources import ProjectNotFound, find_collection, find_testhosts
 from siteops.runner import RunResult
 from siteops.sandbox import CONTAINER as SANDBOX_CONTAINER
-from siteops.sandbox import DEBIAN_RELEASES, DEFAULT_DEBIAN, Ports, Sandbox, SandboxError
+from siteops.sandbox import (
+    DEBIAN_RELEASES,
+    DEFAULT_DEBIAN,
+    DEPLOY_USER,
+    Ports,
+    Sandbox,
+    SandboxError,
+)
 from siteops.schema import render
 from siteops.sites import SiteAnswers
 
@@ -43,10 +54,13 @@ EXIT_LOCKED = 75
 class Context:
     """What every command needs: where the registry is, and how to reach the host."""
 
-    def __init__(self, inventory: Path, host: str, lock_timeout: float) -> None:
+    def __init__(
+        self, inventory: Path, host: str, lock_timeout: float, config: Path | None = None
+    ) -> None:
         self.inventory = inventory
         self.host = host
         self.lock_timeout = lock_timeout
+        self.config = config  # the project folder's ansible.cfg, if siteops runs in one
         self.sandbox_name = SANDBOX_CONTAINER
 
     @property
@@ -54,10 +68,11 @@ class Context:
         return self.target(project_needed=False).sites_file
 
     def target(self, *, project_needed: bool = True) -> ops.Target:
-        project = ops.find_project() if project_needed else Path()
+        project = find_collection() if project_needed else Path()
         return ops.Target(
-            self.inventory, self.host, project, ops.default_log_dir(), self.lock_timeout
-        )
+            self.inventory, self.host, project, ops.default_log_dir(), self.lock_timeout,
+            self.config,
+        )  # fmt: skip
 
 
 def _fail(lines: list[str], code: int) -> NoReturn:
@@ -80,7 +95,9 @@ def _errors() -> Iterator[None]:
         _fail([str(exc)], EXIT_LOCKED)
     except ops.RunFailed as exc:
         _report_failure(exc)
-    except (ops.ProjectNotFound, SandboxError, RemoteError, FactsMissing, SourceError) as exc:
+    except SiteopsError as exc:
+        _fail([f"siteops: {exc}"], exc.code)
+    except (ProjectNotFound, SandboxError, RemoteError, FactsMissing, SourceError) as exc:
         _fail([f"siteops: {exc}"], 1)
 
 
@@ -121,10 +138,10 @@ def _check_run(result: RunResult, what: str) -> None:
     "--inventory",
     "-i",
     type=click.Path(file_okay=False, path_type=Path),
-    default=DEFAULT_INVENTORY,
-    show_default=True,
     envvar="SITEOPS_INVENTORY",
-    help="Ansible inventory directory holding hosts.yml and host_vars/.",
+    help="Ansible inventory directory holding hosts.yml and host_vars/ [default: the one "
+    "the ansible.cfg of the project folder siteops runs in names (siteops init), else "
+    f"{DEFAULT_INVENTORY}].",
 )
 @click.option(
     "--host",
@@ -142,9 +159,123 @@ def _check_run(result: RunResult, what: str) -> None:
     help="Seconds to wait for another siteops run on the same registry before giving up.",
 )
 @click.pass_context
-def main(ctx: click.Context, inventory: Path, host: str, lock_timeout: float) -> None:
-    """siteops: many isolated web sites on one Linux VPS."""
-    ctx.obj = Context(inventory, host, lock_timeout)
+def main(ctx: click.Context, inventory: Path | None, host: str, lock_timeout: float) -> None:
+    """siteops: many isolated web sites on one Linux VPS.
+
+    Run it in a project folder (siteops init): its ansible.cfg names the
+    inventory, and the playbook runs use its settings.
+    """
+    project = find_project(Path.cwd())
+    if inventory is None:
+        inventory = project.inventory if project is not None else DEFAULT_INVENTORY
+    ctx.obj = Context(inventory, host, lock_timeout, project.config if project else None)
+
+
+@main.command()
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path), default=".")
+@click.option("--force", is_flag=True,
+              help="Write into a folder that is not empty (an existing inventory/hosts.yml "
+                   "is kept; the other project files are replaced).")  # fmt: skip
+def init(folder: Path, force: bool) -> None:
+    """Create a project folder (default: here) for your hosts and sites.
+
+    It gets ansible.cfg, inventory/hosts.yml, a .gitignore that keeps keys
+    and local state out of git, and a short README. Every siteops command run
+    inside it then finds the inventory without --inventory.
+    """
+    with _errors():
+        written = init_project(folder, force=force, collection=find_collection())
+    for path in written:
+        click.echo(f"wrote {path}")
+    click.echo(f"next: cd {folder} && siteops host add NAME --ssh USER@ADDRESS "
+               "(or siteops sandbox up for a local test host)")  # fmt: skip
+
+
+@main.group()
+def host() -> None:
+    """The hosts of the inventory: add one (checked over SSH first), list them, show one."""
+
+
+@host.command("add")
+@click.argument("name")
+@click.option(
+    "--ssh",
+    "ssh",
+    required=True,
+    metavar="USER@ADDRESS",
+    help="Who to log in as (root, or a user with passwordless sudo) and where.",
+)
+@click.option("--port", type=int, default=22, show_default=True, help="SSH port.")
+@click.option(
+    "--key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Private key to log in with (default: your SSH agent and keys).",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Check the host and print its inventory entry; write nothing, run nothing.",
+)
+@click.pass_obj
+def host_add(obj: Context, name: str, ssh: str, port: int, key: Path | None,
+             dry_run: bool) -> None:  # fmt: skip
+    """Check host NAME over SSH, add it to the inventory and apply the host baseline.
+
+    The checks come first and change nothing: the SSH login works, the user
+    is root or has passwordless sudo, the host runs Debian 12 or 13 with
+    systemd and Python 3. Its SSH host key is accepted on this first contact
+    and kept in <inventory>/known_hosts.
+    """
+    obj.host = name
+    with _errors():
+        login = host_checks.parse_login(ssh, port, key)
+        target = obj.target()
+    with _errors(), _progress() as progress:
+        added = ops.add_host(target, login, dry_run=dry_run, on_progress=progress)
+    release = added.facts.get("os_name", "?")
+    if dry_run:
+        click.echo(f"{name}: {release}, can be managed; would add to {target.hosts_file}:")
+        click.echo(yaml.safe_dump({name: added.entry}, sort_keys=False).rstrip())
+        return
+    assert added.result is not None
+    click.echo(f"{name}: {release}, added to {target.hosts_file}; baseline "
+               + _recap(added.result, dry_run=False))  # fmt: skip
+    click.echo(f"next: siteops --host {name} add-site SITE --domain DOMAIN")
+
+
+@host.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def host_list(obj: Context, as_json: bool) -> None:
+    """The inventory's hosts: login, sites and free port blocks (from the files only)."""
+    with _errors():
+        rows = ops.host_summaries(obj.inventory)
+    if as_json:
+        _echo_json({"hosts": rows})
+        return
+    click.echo(show.table(
+        ["HOST", "SSH", "SITES", "FREE BLOCKS"],
+        [[r["host"] + (" (sandbox)" if r["sandbox"] else ""), r["ssh"], str(len(r["sites"])),
+          str(r["free_blocks"])] for r in rows],
+    ))  # fmt: skip
+
+
+@host.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def host_show(obj: Context, name: str, as_json: bool) -> None:
+    """One host: Debian release, CPUs, memory, disk (asked over SSH), sites, free blocks."""
+    obj.host = name
+    with _errors():
+        view = ops.show_host(obj.target(project_needed=False))
+    if as_json:
+        _echo_json(view)
+        return
+    for key in ("host", "ssh", "release", "cpus", "memory_gib", "disk_gib", "disk_free_gib",
+                "free_blocks"):  # fmt: skip
+        click.echo(f"{key + ':':15} {view[key]}")
+    click.echo(f"{'sites:':15} {', '.join(view['sites']) or '(none)'}")
 
 
 @main.command()
@@ -431,7 +562,8 @@ def sandbox(obj: Context, name: str | None) -> None:
 
 def _sandbox(obj: Context) -> Sandbox:
     with _errors():
-        return Sandbox(ops.find_project(), obj.inventory, obj.sandbox_name, obj.host)
+        collection = find_collection()
+        return Sandbox(find_testhosts(collection), obj.inventory, obj.sandbox_name, obj.host)
 
 
 def _say(message: str) -> None:
@@ -450,9 +582,12 @@ def _say(message: str) -> None:
               help="Start from the image with siteops' packages already installed (faster; "
                    "by default the host starts bare, as a new VPS does).")  # fmt: skip
 @click.option("--no-baseline", is_flag=True, help="Do not apply the host baseline.")
+@click.option("--container-only", is_flag=True,
+              help="Only start the container, reachable over SSH as a new VPS is; the "
+                   "inventory is not written (add it with `siteops host add`).")  # fmt: skip
 @click.pass_obj
 def sandbox_up(obj: Context, ssh_port: int, http_port: int, https_port: int, debian: str,
-               baked: bool, no_baseline: bool) -> None:  # fmt: skip
+               baked: bool, no_baseline: bool, container_only: bool) -> None:  # fmt: skip
     """Start the sandbox, add its host to the inventory and apply the host baseline.
 
     The inventory's other hosts stay; give another sandbox of the same
@@ -460,7 +595,14 @@ def sandbox_up(obj: Context, ssh_port: int, http_port: int, https_port: int, deb
     """
     box = _sandbox(obj)
     with _errors():
-        box.up(Ports(ssh_port, http_port, https_port), _say, debian=debian, baked=baked)
+        box.up(Ports(ssh_port, http_port, https_port), _say, debian=debian, baked=baked,
+               write_inventory=not container_only)  # fmt: skip
+    if container_only:
+        ports = box.published()
+        click.echo(f"sandbox container is up: siteops host add {obj.host} --ssh "
+                   f"{DEPLOY_USER}@127.0.0.1 --port {ports.ssh if ports else ssh_port} "
+                   f"--key {box.key}")  # fmt: skip
+        return
     if no_baseline:
         return
     _say("applying the host baseline (playbooks/host.yml)")

@@ -39,3 +39,13 @@ def describe(exc: ValidationError) -> list[str]:
             message = error["msg"].removeprefix("Value error, ")
         lines.append(f"{where}: {message}")
     return lines
+
+
+class SiteopsError(Exception):
+    """An error siteops reports in one line; ``code`` is the exit status (2: bad input)."""
+
+    code = 2
+
+
+class HostRefused(SiteopsError):  # noqa: N818 (reads as the condition it reports)
+    """A host cannot be added (or shown): the message names what is missing; nothing changed."""

@@ -92,3 +92,38 @@ def load_inventory_sites(inventory: Path) -> dict[str, HostSites]:
     return {
         host: load_host_sites(sites_path(inventory, host)) for host in inventory_hosts(hosts_file)
     }
+
+
+HOSTS_HEADER = (
+    "# The hosts of this inventory, written by siteops (`host add`, `sandbox up`);\n"
+    "# each host's sites are in host_vars/<host>/sites.yml. Comments here are not kept.\n"
+)
+
+
+def read_hosts_yaml(hosts_file: Path) -> dict[str, Any]:
+    """``hosts.yml`` as loaded YAML (an empty mapping when the file is missing or empty)."""
+    if not hosts_file.exists():
+        return {}
+    try:
+        data = yaml.safe_load(hosts_file.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise SiteModelError(str(hosts_file), [f"not valid YAML: {exc}"]) from None
+    return data if isinstance(data, dict) else {}
+
+
+def hosts_mapping(data: dict[str, Any], source: str) -> dict[str, Any]:
+    """The ``all.hosts`` mapping of loaded ``hosts.yml`` data (created when missing)."""
+    if data.get("all") is None:
+        data["all"] = {}
+    group = data["all"]
+    if isinstance(group, dict) and group.get("hosts") is None:
+        group["hosts"] = {}
+    hosts = group.get("hosts") if isinstance(group, dict) else None
+    if not isinstance(hosts, dict):
+        raise SiteModelError(source, ["all.hosts: not a mapping of host names; fix the file"])
+    return hosts
+
+
+def hosts_yaml_text(data: dict[str, Any]) -> str:
+    """The text of ``hosts.yml`` for ``data``, with the header that says who writes it."""
+    return HOSTS_HEADER + "---\n" + yaml.safe_dump(data, sort_keys=False)

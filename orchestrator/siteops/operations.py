@@ -25,20 +25,30 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from siteops.errors import SiteModelError
+from siteops import hosts
+from siteops.errors import HostRefused, SiteModelError
 from siteops.hostfacts import FACTS_PLAYBOOK, HostFacts, facts_request, parse_facts
-from siteops.inventory import load_inventory_sites, sites_path
+from siteops.inventory import (
+    hosts_mapping,
+    inventory_hosts,
+    load_host_sites,
+    load_inventory_sites,
+    read_hosts_yaml,
+    sites_path,
+)
 from siteops.markdown import render_registry
 from siteops.model import ArchivedSite, HostSites, Site, SiteStatus
-from siteops.ports import allocate_block
+from siteops.ports import MAX_BLOCKS, allocate_block
 from siteops.registry import Registry, inventory_locked, utc_now, write_atomically
 from siteops.release import packed
-from siteops.remote import host_vars
+from siteops.remote import host_vars, ssh_argv
+from siteops.resources import collections_path
 from siteops.runner import Progress, RunResult, run_playbook
 from siteops.sites import SiteAnswers, add_site, inventory_domain_owners, taken_blocks
 
@@ -53,26 +63,6 @@ DEFAULT_LOCK_TIMEOUT = 600.0
 OnProgress = Callable[[Progress], None]
 
 
-class ProjectNotFound(RuntimeError):  # noqa: N818 (reads as the condition it reports)
-    """The siteops playbooks and roles cannot be found."""
-
-
-def find_project() -> Path:
-    """The siteops checkout holding ``playbooks/`` and ``roles/``.
-
-    ``SITEOPS_PROJECT`` wins; otherwise the checkout this package is installed
-    from (``pip install -e``).
-    """
-    configured = os.environ.get("SITEOPS_PROJECT")
-    candidate = Path(configured) if configured else Path(__file__).resolve().parents[2]
-    if (candidate / "playbooks" / SITE_PLAYBOOK).is_file() and (candidate / "roles").is_dir():
-        return candidate
-    raise ProjectNotFound(
-        f"no siteops playbooks in {candidate}: run siteops from its checkout "
-        "(pip install -e .) or set SITEOPS_PROJECT to the checkout's directory"
-    )
-
-
 def default_log_dir() -> Path:
     """Where the logs of playbook runs are kept (``$XDG_STATE_HOME/siteops/logs``)."""
     state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
@@ -85,9 +75,11 @@ class Target:
 
     inventory: Path
     host: str
-    project: Path
+    project: Path  # the collection: playbooks/, roles/, plugins/ (siteops.resources)
     log_dir: Path
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+    # The ansible.cfg of the user's project folder; none: the checkout's, if any.
+    config: Path | None = None
 
     @property
     def hosts_file(self) -> Path:
@@ -132,6 +124,8 @@ class Target:
             on_progress=on_progress,
             project_dir=self.project,
             log_dir=self.log_dir,
+            config=self.config,
+            collections=collections_path(self.project),
         )
 
 
@@ -504,3 +498,88 @@ def releases(target: Target, name: str, on_progress: OnProgress) -> dict[str, An
     facts = gather_facts(target, sites, [name], on_progress)
     release = facts.sites.get(name, {}).get("release") or {}
     return {"current": release.get("current"), "log": list(release.get("log", []))}
+
+
+HOST_PLAYBOOK = "host.yml"
+
+
+@dataclass(frozen=True)
+class HostAdded:
+    name: str
+    entry: dict[str, Any]
+    facts: dict[str, str]
+    result: RunResult | None
+
+
+def add_host(
+    target: Target, login: hosts.Login, *, dry_run: bool, on_progress: OnProgress
+) -> HostAdded:
+    """Check host ``target.host`` over SSH, write it into the inventory, apply the baseline.
+
+    Nothing is written before every check passed (name, connection, sudo,
+    Debian 12/13, systemd, Python); with ``dry_run`` nothing is written at all.
+    A failed baseline leaves the host in the inventory: ``siteops apply``
+    finishes it.
+    """
+    hosts_file = target.hosts_file
+    hosts.check_name(hosts_file, target.host)
+    known_hosts = target.inventory / hosts.KNOWN_HOSTS
+    probed = hosts.probe(login, known_hosts)
+    problems = hosts.probe_problems(probed.facts, login.user)
+    if problems:
+        raise HostRefused(f"{login.user}@{login.address}: " + "; ".join(problems))
+    entry = hosts.host_entry(login, target.inventory)
+    if dry_run:
+        return HostAdded(target.host, entry, probed.facts, None)
+    target.inventory.mkdir(parents=True, exist_ok=True)
+    purpose = f"host add {target.host}"
+    with inventory_locked(target.inventory, timeout=target.lock_timeout, purpose=purpose):
+        hosts.check_name(hosts_file, target.host)  # another run may have added it meanwhile
+        hosts.write_host(target.inventory, target.host, entry, probed.known_hosts)
+    result = target.run(HOST_PLAYBOOK, {}, check=False, on_progress=on_progress)
+    if result.exit_code != 0:
+        raise RunFailed(
+            f"host {target.host!r} was added to {hosts_file}, but its baseline failed",
+            result,
+            f"Fix the cause, then run `siteops --host {target.host} apply` (safe to repeat).",
+        )
+    return HostAdded(target.host, entry, probed.facts, result)
+
+
+def host_summaries(inventory: Path) -> list[dict[str, Any]]:
+    """Every host of the inventory with its login and its sites (from the files only)."""
+    hosts_file = inventory / "hosts.yml"
+    data = read_hosts_yaml(hosts_file)
+    entries = hosts_mapping(data, str(hosts_file)) if data else {}
+    summaries = []
+    for name in inventory_hosts(hosts_file):
+        variables = entries.get(name) or {}
+        sites = load_host_sites(sites_path(inventory, name))
+        summaries.append(
+            {
+                "host": name,
+                "ssh": hosts.ssh_login_of(variables, name),
+                "sandbox": "siteops_sandbox_http_port" in variables,
+                "sites": sorted(sites.sites),
+                "free_blocks": MAX_BLOCKS - len(taken_blocks(sites)),
+            }
+        )
+    return summaries
+
+
+def show_host(target: Target) -> dict[str, Any]:
+    """One host: its login, Debian release, memory, disk, sites and free port blocks (live)."""
+    target.check_inventory()
+    if target.host not in inventory_hosts(target.hosts_file):
+        raise HostRefused(f"host: {target.host!r} is not a host of {target.hosts_file}")
+    summary = next(s for s in host_summaries(target.inventory) if s["host"] == target.host)
+    variables = host_vars(target.hosts_file, target.host)
+    argv = ssh_argv(variables, target.host, ["sh", "-s"])
+    done = subprocess.run(argv, input=hosts.PROBE, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        login = hosts.Login(str(variables.get("ansible_user", "root")),
+                            str(variables.get("ansible_host", target.host)),
+                            int(variables.get("ansible_port", 22)))  # fmt: skip
+        raise HostRefused(hosts.connection_problem(login, done.returncode, done.stderr))
+    facts = hosts.parse_probe(done.stdout)
+    return {**summary, **hosts.live_view(facts)}

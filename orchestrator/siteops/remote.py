@@ -15,6 +15,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+# The one Ansible variable siteops itself resolves in host variables (see host_vars).
+INVENTORY_DIR = "{{ inventory_dir }}"
+
 
 class RemoteError(RuntimeError):
     """The host's connection settings cannot be used for a direct SSH command."""
@@ -33,7 +36,11 @@ def host_vars(hosts_file: Path, host: str) -> dict[str, Any]:
     if done.returncode != 0:
         raise RemoteError(f"ansible-inventory could not read {host!r}: {done.stderr.strip()}")
     data = json.loads(done.stdout)
-    return data if isinstance(data, dict) else {}
+    if not isinstance(data, dict):
+        return {}
+    # Paths inside the inventory are written as {{ inventory_dir }}/… (siteops host add).
+    here = str(hosts_file.parent.resolve())
+    return {k: v.replace(INVENTORY_DIR, here) if isinstance(v, str) else v for k, v in data.items()}
 
 
 def ssh_argv(variables: Mapping[str, Any], host: str, remote: Sequence[str]) -> list[str]:

@@ -259,15 +259,26 @@ def _venv_bin() -> str:
     return str(Path(sys.executable).parent)
 
 
-def run_envvars(project_dir: Path) -> dict[str, str]:
+# Where Ansible looks for collections when nothing else is configured.
+DEFAULT_COLLECTIONS_PATHS = ("~/.ansible/collections", "/usr/share/ansible/collections")
+
+
+def run_envvars(
+    project_dir: Path, config: Path | None = None, collections: Path | None = None
+) -> dict[str, str]:
     """The environment settings of every run (on top of the caller's environment).
 
-    Roles come from the project, handlers run even after a failure (so a
-    changed nginx config is still checked and reloaded), SSH pipelining is on,
-    facts are gathered only where a play asks, SSH host keys are checked (as
-    in the project's ansible.cfg; ansible-runner would otherwise switch that
-    off) and the log has no colour codes. ``ansible-playbook`` is looked up
-    next to this Python first.
+    Roles come from the collection at ``project_dir``, handlers run even after
+    a failure (so a changed nginx config is still checked and reloaded), SSH
+    pipelining is on, facts are gathered only where a play asks, SSH host
+    keys are checked (ansible-runner would otherwise switch that off) and the
+    log has no colour codes. ``ansible-playbook`` is looked up next to this
+    Python first. The settings file is ``config`` (the user's project folder's
+    ``ansible.cfg``), else the checkout's own ``ansible.cfg`` if there is one.
+    ``collections`` (a folder holding ``ansible_collections/siteops/hosting``)
+    comes first in the collections path, so the user's ``ansible.cfg`` may
+    name ``siteops.hosting`` content (its Mitogen strategy) however siteops
+    is installed.
     """
     env = {
         "ANSIBLE_ROLES_PATH": str(project_dir / "roles"),
@@ -279,9 +290,15 @@ def run_envvars(project_dir: Path) -> dict[str, str]:
         "ANSIBLE_HOST_KEY_CHECKING": "True",
         "PATH": os.pathsep.join(filter(None, [_venv_bin(), os.environ.get("PATH", "")])),
     }
-    config = project_dir / "ansible.cfg"
-    if config.is_file():
+    if config is None and (project_dir / "ansible.cfg").is_file():
+        config = project_dir / "ansible.cfg"
+    if config is not None:
         env["ANSIBLE_CONFIG"] = str(config)
+    if collections is not None:
+        rest = os.environ.get("ANSIBLE_COLLECTIONS_PATH") or os.pathsep.join(
+            DEFAULT_COLLECTIONS_PATHS
+        )
+        env["ANSIBLE_COLLECTIONS_PATH"] = os.pathsep.join([str(collections), rest])
     return env
 
 
@@ -395,6 +412,8 @@ def run_playbook(
     on_progress: Callable[[Progress], None],
     project_dir: Path,
     log_dir: Path,
+    config: Path | None = None,
+    collections: Path | None = None,
     cancel: threading.Event | None = None,
     tasks_total: int | None = None,
 ) -> RunResult:
@@ -403,7 +422,8 @@ def run_playbook(
     ``limit`` is ``--limit``; ``extravars`` may hold secrets (they go through
     a 0600 file that is deleted with the private directory); ``check`` and
     ``diff`` are Ansible's modes. ``project_dir`` is where roles and
-    ``ansible.cfg`` live (the working directory of the run). ``cancel`` lets
+    ``ansible.cfg`` live (the working directory of the run); ``config`` and
+    ``collections`` are as in :func:`run_envvars`. ``cancel`` lets
     the caller stop the run from another thread; Ctrl-C does the same.
     ``tasks_total``, if known (e.g. from an earlier run), seeds the progress.
     """
@@ -431,7 +451,7 @@ def run_playbook(
                     inventory=str(inventory.resolve()),
                     limit=limit,
                     cmdline=run_cmdline(extravars_file, check=check, diff=diff),
-                    envvars=run_envvars(project_dir.resolve()),
+                    envvars=run_envvars(project_dir.resolve(), config, collections),
                     quiet=True,
                     suppress_env_files=True,
                     event_handler=watcher.handle,

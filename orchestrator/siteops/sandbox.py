@@ -36,9 +36,14 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import yaml
-
-from siteops.inventory import inventory_hosts, sites_path
+from siteops.errors import SiteModelError
+from siteops.inventory import (
+    hosts_mapping,
+    hosts_yaml_text,
+    inventory_hosts,
+    read_hosts_yaml,
+    sites_path,
+)
 from siteops.registry import inventory_locked, write_atomically
 
 CONTAINER = "siteops-sandbox"
@@ -85,7 +90,7 @@ class Ports:
 class Sandbox:
     """The sandbox host ``host`` of ``inventory`` (normally ``inventory/sandbox``)."""
 
-    project: Path
+    testhosts: Path  # the test-host scripts (siteops.resources.find_testhosts)
     inventory: Path
     name: str = CONTAINER
     host: str = HOST
@@ -129,9 +134,13 @@ class Sandbox:
         return done.stdout
 
     def _script(self, name: str, *args: str) -> str:
-        script = self.project / "testhosts" / name
+        script = self.testhosts / name
         done = subprocess.run(
-            [str(script), *args], env=self._env(), stdout=subprocess.PIPE, text=True, check=False
+            ["bash", str(script), *args],
+            env=self._env(),
+            stdout=subprocess.PIPE,
+            text=True,
+            check=False,
         )
         if done.returncode != 0:
             raise SandboxError(f"{script} failed (exit {done.returncode}); see its output above")
@@ -154,11 +163,20 @@ class Sandbox:
             return False
         return True
 
-    def up(self, ports: Ports, say: Say, debian: str = DEFAULT_DEBIAN, baked: bool = False) -> None:
+    def up(
+        self,
+        ports: Ports,
+        say: Say,
+        debian: str = DEFAULT_DEBIAN,
+        baked: bool = False,
+        write_inventory: bool = True,
+    ) -> None:
         """Start (or reuse) the sandbox and write its inventory; idempotent.
 
         ``debian`` (a key of ``DEBIAN_RELEASES``) and ``baked`` pick the image of
-        a new container; an existing one keeps its own.
+        a new container; an existing one keeps its own. Without
+        ``write_inventory`` the host is only started and reachable with the
+        sandbox key (``.ssh/`` of the inventory), for ``siteops host add``.
         """
         if not self.engine_answers():
             say("starting the container engine (testhosts/engine.sh start)")
@@ -185,7 +203,8 @@ class Sandbox:
         self._run_pebble()
         published = self._published_ports()
         self._pin_host_key(published.ssh)
-        self._write_inventory(published, self._script("proxy.sh", "url"))
+        if write_inventory:
+            self._write_inventory(published, self._script("proxy.sh", "url"))
         self._wait_for_ssh(published.ssh)
         say(f"{DEPLOY_USER}@127.0.0.1:{published.ssh} answers over SSH with the sandbox key")
 
@@ -193,8 +212,9 @@ class Sandbox:
         """Remove the container and its host from the inventory (registry included).
 
         The other hosts of the inventory stay; with the last one the whole
-        inventory goes, key included. A host of ``hosts.yml`` that ``up`` did
-        not write is left alone.
+        inventory goes, key included, unless it is the inventory of a project
+        folder (``siteops init``: an ``ansible.cfg`` beside it), where only the
+        key goes. A host of ``hosts.yml`` that ``up`` did not write is left alone.
         """
         if self.engine_answers() and self.state() is not None:
             say(f"removing {self.name}")
@@ -219,6 +239,10 @@ class Sandbox:
             left = inventory_hosts(self.hosts_file)
         if left:
             say(f"removed {self.host} from {self.hosts_file}; other hosts kept: {', '.join(left)}")
+        elif (self.inventory.resolve().parent / "ansible.cfg").is_file():
+            # A project folder's inventory (siteops init): it stays, without the sandbox's key.
+            say(f"removed {self.host} from {self.hosts_file} and the sandbox key")
+            shutil.rmtree(self.key.parent, ignore_errors=True)
         else:
             say(f"removing the sandbox inventory {self.inventory}")
             shutil.rmtree(self.inventory)
@@ -275,7 +299,7 @@ systemctl is-active --quiet ssh
 
     def _run_pebble(self) -> None:
         """Pebble in the sandbox, every name resolving to the sandbox; its root saved here."""
-        script = (self.project / "testhosts" / "pebble.sh").read_text(encoding="utf-8")
+        script = (self.testhosts / "pebble.sh").read_text(encoding="utf-8")
         root = self._docker("exec", "-i", self.name, "bash", "-s", stdin=script)
         self.ca_file.parent.mkdir(parents=True, exist_ok=True)
         self.ca_file.write_text(root, encoding="utf-8")
@@ -314,34 +338,20 @@ systemctl is-active --quiet ssh
         return inventory_locked(self.inventory, timeout=60, purpose=f"{purpose} {self.host}")
 
     def _hosts_yaml(self) -> dict[str, Any]:
-        if not self.hosts_file.exists():
-            return {}
         try:
-            data = yaml.safe_load(self.hosts_file.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise SandboxError(f"{self.hosts_file} is not valid YAML: {exc}") from None
-        return data if isinstance(data, dict) else {}
+            return read_hosts_yaml(self.hosts_file)
+        except SiteModelError as exc:
+            raise SandboxError(f"{self.hosts_file}: {'; '.join(exc.problems)}") from None
 
     def _write_hosts(self, data: dict[str, Any]) -> None:
-        text = (
-            "# Written by `siteops sandbox up`: local sandbox hosts, reached over SSH as\n"
-            "# the non-root deploy user. `siteops sandbox down` removes one (the inventory\n"
-            "# goes with the last one).\n"
-            "---\n" + yaml.safe_dump(data, sort_keys=False)
-        )
-        write_atomically(self.hosts_file, text)
+        write_atomically(self.hosts_file, hosts_yaml_text(data))
 
     def _hosts_of(self, data: dict[str, Any]) -> dict[str, Any]:
         """The ``all.hosts`` mapping of the loaded ``hosts.yml`` (created when missing)."""
-        if data.get("all") is None:
-            data["all"] = {}
-        group = data["all"]
-        if isinstance(group, dict) and group.get("hosts") is None:
-            group["hosts"] = {}
-        hosts = group.get("hosts") if isinstance(group, dict) else None
-        if not isinstance(hosts, dict):
-            raise SandboxError(f"{self.hosts_file}: all.hosts is not a mapping; fix or remove it")
-        return hosts
+        try:
+            return hosts_mapping(data, str(self.hosts_file))
+        except SiteModelError as exc:
+            raise SandboxError(f"{self.hosts_file}: {'; '.join(exc.problems)}") from None
 
     def ssh_args(self, ssh_port: int) -> list[str]:
         return [

@@ -1,0 +1,94 @@
+"""Where siteops finds what it ships: the Ansible collection and the test-host scripts.
+
+siteops runs in one of two ways, and finds its files accordingly:
+
+- **installed** (``pip install siteops``): the wheel puts the collection
+  ``siteops.hosting`` (``roles/``, ``playbooks/``, ``plugins/``) in
+  ``site-packages/ansible_collections/siteops/hosting``, where Ansible finds
+  it on its own (it scans ``sys.path`` for collections), and the test-host
+  scripts in ``site-packages/siteops/testhosts``;
+- **from its checkout** (``pip install -e .``, or ``SITEOPS_PROJECT`` naming a
+  checkout): the repository root is the collection (``galaxy.yml`` is there),
+  and ``<checkout>/.cache/collections`` holds a link that makes it
+  ``siteops.hosting`` for Ansible too.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+NAMESPACE = "siteops"
+NAME = "hosting"
+COLLECTION = f"{NAMESPACE}.{NAME}"
+# What the collection is made of, below its root (setup.py copies these into the wheel).
+COLLECTION_PARTS = ("galaxy.yml", "README.md", "meta", "playbooks", "plugins", "roles")
+
+_PACKAGE = Path(__file__).resolve().parent
+# Where a checkout keeps the link that names it siteops.hosting.
+_CHECKOUT_COLLECTIONS = Path(".cache") / "collections"
+
+
+class ProjectNotFound(RuntimeError):  # noqa: N818 (reads as the condition it reports)
+    """The siteops playbooks and roles cannot be found."""
+
+
+def _is_collection(path: Path) -> bool:
+    return (path / "playbooks" / "site.yml").is_file() and (path / "roles").is_dir()
+
+
+def installed_collection() -> Path:
+    """Where the wheel puts the collection: ``ansible_collections/siteops/hosting``."""
+    return _PACKAGE.parent / "ansible_collections" / NAMESPACE / NAME
+
+
+def find_collection() -> Path:
+    """The root of the siteops collection (``playbooks/``, ``roles/``, ``plugins/``).
+
+    ``SITEOPS_PROJECT`` (a checkout) wins; then the checkout this package is
+    imported from (``pip install -e``); then the collection the wheel installed.
+    """
+    configured = os.environ.get("SITEOPS_PROJECT")
+    candidates = [Path(configured)] if configured else [_PACKAGE.parents[1], installed_collection()]
+    for candidate in candidates:
+        if _is_collection(candidate):
+            return candidate
+    raise ProjectNotFound(
+        f"no siteops playbooks in {' or '.join(str(c) for c in candidates)}: reinstall "
+        "siteops (pip install siteops), or set SITEOPS_PROJECT to a siteops checkout"
+    )
+
+
+def is_checkout(collection: Path) -> bool:
+    """Whether ``collection`` is a siteops checkout rather than an installed collection."""
+    return (collection / "orchestrator" / "siteops").is_dir()
+
+
+def collections_path(collection: Path) -> Path:
+    """A folder holding ``ansible_collections/siteops/hosting`` for ``collection``.
+
+    For an installed collection that is its ``site-packages``; for a checkout,
+    ``.cache/collections`` in it, where a link to the checkout is made if it
+    is missing.
+    """
+    if not is_checkout(collection):
+        return collection.parents[2]
+    base = collection / _CHECKOUT_COLLECTIONS
+    link = base / "ansible_collections" / NAMESPACE / NAME
+    if not link.exists():
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if link.is_symlink():  # a dangling link from a moved checkout
+            link.unlink()
+        link.symlink_to(os.path.relpath(collection, link.parent), target_is_directory=True)
+    return base
+
+
+def find_testhosts(collection: Path) -> Path:
+    """The test-host scripts (engine, images, proxy, test CA) that ``sandbox`` uses."""
+    for candidate in (collection / "testhosts", _PACKAGE / "testhosts"):
+        if (candidate / "images.sh").is_file():
+            return candidate
+    raise ProjectNotFound(
+        f"no test-host scripts in {collection / 'testhosts'} or {_PACKAGE / 'testhosts'}: "
+        "reinstall siteops"
+    )
