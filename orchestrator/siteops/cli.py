@@ -187,7 +187,8 @@ def init(folder: Path, force: bool) -> None:
         written = init_project(folder, force=force, collection=find_collection())
     for path in written:
         click.echo(f"wrote {path}")
-    click.echo(f"next: cd {folder} && siteops host add NAME --ssh USER@ADDRESS "
+    here = "" if folder.resolve() == Path.cwd().resolve() else f"cd {folder} && "
+    click.echo(f"next: {here}siteops host add NAME --ssh USER@ADDRESS "
                "(or siteops sandbox up for a local test host)")  # fmt: skip
 
 

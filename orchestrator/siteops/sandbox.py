@@ -241,7 +241,7 @@ class Sandbox:
             say(f"removed {self.host} from {self.hosts_file}; other hosts kept: {', '.join(left)}")
         elif (self.inventory.resolve().parent / "ansible.cfg").is_file():
             # A project folder's inventory (siteops init): it stays, without the sandbox's key.
-            say(f"removed {self.host} from {self.hosts_file} and the sandbox key")
+            say(f"no sandbox host left in {self.hosts_file}: removed the sandbox key")
             shutil.rmtree(self.key.parent, ignore_errors=True)
         else:
             say(f"removing the sandbox inventory {self.inventory}")
