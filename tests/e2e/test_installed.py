@@ -119,9 +119,7 @@ def test_the_collection_builds_and_installs_with_ansible_galaxy(
     installed.run(galaxy, "collection", "build", "--output-path", str(tmp_path), str(REPO))
     [built] = tmp_path.glob("siteops-hosting-*.tar.gz")
     # --force: the wheel already installed siteops.hosting where Ansible looks.
-    installed.run(
-        galaxy, "collection", "install", "--force", "-p", str(tmp_path / "c"), str(built)
-    )
+    installed.run(galaxy, "collection", "install", "--force", "-p", str(tmp_path / "c"), str(built))
     root = tmp_path / "c" / "ansible_collections" / "siteops" / "hosting"
     assert (root / "roles" / "nginx_site" / "tasks" / "main.yml").is_file()
     assert (root / "playbooks" / "site.yml").is_file()
