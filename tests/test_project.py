@@ -74,7 +74,7 @@ def test_the_config_names_the_collections_mitogen_strategy_only_when_it_is_insta
     assert "strategy = siteops.hosting.mitogen_linear" in ansible_cfg(REPO, mitogen=True)
     assert "strategy" not in ansible_cfg(REPO, mitogen=False)
     # From a checkout, plain ansible-playbook finds siteops.hosting through the link.
-    assert f"collections_path = {REPO / '.cache' / 'collections'}:" in ansible_cfg(
+    assert f"collections_path = {REPO / '.cache' / 'siteops-collections'}:" in ansible_cfg(
         REPO, mitogen=False
     )
 

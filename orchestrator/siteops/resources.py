@@ -9,7 +9,7 @@ siteops runs in one of two ways, and finds its files accordingly:
   scripts in ``site-packages/siteops/testhosts``;
 - **from its checkout** (``pip install -e .``, or ``SITEOPS_PROJECT`` naming a
   checkout): the repository root is the collection (``galaxy.yml`` is there),
-  and ``<checkout>/.cache/collections`` holds a link that makes it
+  and ``<checkout>/.cache/siteops-collections`` holds a link that makes it
   ``siteops.hosting`` for Ansible too.
 """
 
@@ -26,7 +26,8 @@ COLLECTION_PARTS = ("galaxy.yml", "README.md", "meta", "playbooks", "plugins", "
 
 _PACKAGE = Path(__file__).resolve().parent
 # Where a checkout keeps the link that names it siteops.hosting.
-_CHECKOUT_COLLECTIONS = Path(".cache") / "collections"
+# (Not ansible-lint's .cache/collections, where it installs a built copy of its own.)
+_CHECKOUT_COLLECTIONS = Path(".cache") / "siteops-collections"
 
 
 class ProjectNotFound(RuntimeError):  # noqa: N818 (reads as the condition it reports)
@@ -68,16 +69,16 @@ def collections_path(collection: Path) -> Path:
     """A folder holding ``ansible_collections/siteops/hosting`` for ``collection``.
 
     For an installed collection that is its ``site-packages``; for a checkout,
-    ``.cache/collections`` in it, where a link to the checkout is made if it
+    ``.cache/siteops-collections`` in it, where a link to the checkout is made if it
     is missing.
     """
     if not is_checkout(collection):
         return collection.parents[2]
     base = collection / _CHECKOUT_COLLECTIONS
     link = base / "ansible_collections" / NAMESPACE / NAME
-    if not link.exists():
+    if link.resolve() != collection.resolve():  # missing, or left by a moved checkout
         link.parent.mkdir(parents=True, exist_ok=True)
-        if link.is_symlink():  # a dangling link from a moved checkout
+        if link.is_symlink():
             link.unlink()
         link.symlink_to(os.path.relpath(collection, link.parent), target_is_directory=True)
     return base
