@@ -113,3 +113,18 @@ def test_an_unusable_folder_still_gives_the_results(
     assert strategy._trusted_cache_dir() is None
     code = strategy._compile(SOURCE, "<test>", "exec")
     assert _imports(code) == _imports(compile(SOURCE, "<test>", "exec"))
+
+
+def test_every_name_the_strategy_patches_exists_in_the_installed_mitogen(
+    strategy: ModuleType,
+) -> None:
+    # Fails loudly when a Mitogen release renames what the strategy replaces.
+    assert strategy.missing_targets() == []
+    assert len(strategy.PATCHED) == 4
+
+
+def test_a_renamed_target_is_reported(
+    strategy: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delattr(mitogen.minify, "minimize_source")
+    assert strategy.missing_targets() == ["mitogen.minify.minimize_source"]

@@ -40,6 +40,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.util
+import inspect
 import marshal
 import os
 import tempfile
@@ -55,6 +56,7 @@ import mitogen
 import mitogen.master
 import mitogen.minify
 from ansible.plugins.loader import filter_loader, test_loader
+from ansible.utils.display import Display
 from ansible_mitogen.plugins.strategy.mitogen_linear import StrategyModule as _MitogenLinear
 
 __all__ = ["StrategyModule"]
@@ -167,10 +169,42 @@ def _minimized(source: str | bytes) -> str:
     return text
 
 
+# What run() replaces in Mitogen, as (module, name, how the name is used there). A
+# Mitogen release that renames one of them would silently lose the speed-up, so
+# missing_targets() checks them: the unit tests fail, and run() warns.
+PATCHED = (
+    (ansible_mitogen.planner, "_load_collections", "attribute"),
+    (mitogen.minify, "minimize_source", "attribute"),
+    # These two call the builtin compile(); a module global of that name shadows it.
+    (ansible_mitogen.module_finder, "compile", "call"),
+    (mitogen.master, "compile", "call"),
+)
+
+
+def missing_targets() -> list[str]:
+    """The patched names this Mitogen no longer has (or no longer calls), as ``module.name``."""
+    missing = []
+    for module, name, use in PATCHED:
+        if use == "attribute":
+            found = hasattr(module, name)
+        else:
+            found = module.__loader__ is not None and f"{name}(" in inspect.getsource(module)
+        if not found:
+            missing.append(f"{module.__name__}.{name}")
+    return missing
+
+
 class StrategyModule(_MitogenLinear):  # type: ignore[misc]
     """Mitogen's linear strategy, with what every worker needs loaded before the first fork."""
 
     def run(self, iterator: Any, play_context: Any) -> Any:
+        missing = missing_targets()
+        if missing:
+            Display().warning(
+                "siteops' Mitogen strategy: this Mitogen has no "
+                + ", ".join(missing)
+                + "; runs work but lose part of their speed-up (update plugins/strategy/)"
+            )
         for loader in (filter_loader, test_loader):
             for _plugin in loader.all():
                 pass

@@ -21,7 +21,13 @@ class Host:
     """
 
     def __init__(
-        self, root: Path, name: str, ssh_port: int, http_port: int, host: str = "sandbox"
+        self,
+        root: Path,
+        name: str,
+        ssh_port: int,
+        http_port: int,
+        host: str = "sandbox",
+        env: dict[str, str] | None = None,
     ) -> None:
         self.inventory = root / "inventory"
         self.state = root / "state"
@@ -29,7 +35,8 @@ class Host:
         self.host = host
         self.ssh_port = ssh_port
         self.http_port = http_port
-        self.env = {**os.environ, "XDG_STATE_HOME": str(self.state), "SITEOPS_SANDBOX": name}
+        self.env = {**os.environ, "XDG_STATE_HOME": str(self.state), "SITEOPS_SANDBOX": name,
+                    **(env or {})}  # fmt: skip
 
     @property
     def sites_file(self) -> Path:
@@ -94,14 +101,16 @@ def sandbox_host(
     https_port: int,
     *up_args: str,
     host: str = "sandbox",
+    env: dict[str, str] | None = None,
 ) -> Iterator[Host]:
     """Bring a sandbox up with the host baseline; remove it afterwards (also when up fails).
 
     ``up_args`` go to ``sandbox up``: ``--debian 12``, or ``--baked`` for a
     module that does not test installation (faster). ``host`` is its name in
-    the inventory ``root/inventory``, which other sandboxes may share.
+    the inventory ``root/inventory``, which other sandboxes may share; ``env``
+    is added to every siteops command's environment.
     """
-    box = Host(root, name, ssh_port, http_port, host)
+    box = Host(root, name, ssh_port, http_port, host, env)
     started = time.monotonic()
     try:
         box.siteops(

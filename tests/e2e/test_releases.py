@@ -1,7 +1,8 @@
 """End to end: releases of sites on a sandbox host (deploy, health-gated switch, rollback).
 
 Its own sandbox (baked image, Debian 13). Sites: rstatic (static), rnode (node), rpy (python). The
-tests build on each other in file order.
+tests build on each other in file order. This module runs every playbook with Ansible's own linear
+strategy (ANSIBLE_STRATEGY=linear): Mitogen is optional, and the roles must work without it.
 """
 
 from __future__ import annotations
@@ -29,7 +30,10 @@ NODE_V1 = (FIXTURES / "node-app" / "server.js").read_text(encoding="utf-8")
 @pytest.fixture(scope="module")
 def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Host]:
     # Release mechanics, not installation: the baked image saves apt time.
-    yield from sandbox_host(tmp_path_factory.mktemp("rel"), NAME, 2242, 8100, 8463, "--baked")
+    yield from sandbox_host(
+        tmp_path_factory.mktemp("rel"), NAME, 2242, 8100, 8463, "--baked",
+        env={"ANSIBLE_STRATEGY": "linear"},
+    )  # fmt: skip
 
 
 def release(tmp: Path, files: dict[str, str]) -> str:
