@@ -161,3 +161,53 @@ def test_add_site_refuses_a_domain_of_another_host_naming_it(two_hosts: Path) ->
     assert code == EXIT_BAD_INPUT
     assert "  - domains: 'shop.vps2.test' is already served by site 'shop' on host 'vps2'; " in out
     assert {p: p.read_bytes() for p in two_hosts.rglob("*") if p.is_file()} == before
+
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def sites_file_of_format(inventory: Path, version: int) -> Path:
+    """The fixture of ``version`` as vps1's sites.yml; at 99, the current one marked format 99."""
+    path = inventory / "host_vars" / "vps1" / "sites.yml"
+    path.parent.mkdir(parents=True)
+    text = (FIXTURES / f"sites-format-{min(version, 1)}.yml").read_text(encoding="utf-8")
+    if version > 1:
+        text = text.replace("\nsiteops_sites_format: 1\n", f"\nsiteops_sites_format: {version}\n")
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_validate_reports_a_file_of_a_newer_siteops_and_exits_2(inventory: Path) -> None:
+    path = sites_file_of_format(inventory, 99)
+    before = path.read_bytes()
+
+    code, out = run("validate", inventory=inventory)
+
+    assert code == EXIT_BAD_INPUT
+    assert out.splitlines() == [
+        f"{path}: invalid site model",
+        "  - siteops_sites_format: this file is format 99, written by a newer siteops; this "
+        "siteops reads formats up to 1: upgrade siteops (pip install --upgrade siteops)",
+    ]
+    assert path.read_bytes() == before
+
+
+def test_other_commands_refuse_a_file_of_a_newer_siteops(inventory: Path) -> None:
+    path = sites_file_of_format(inventory, 99)
+    code, out = run("list", inventory=inventory)
+    assert code == EXIT_BAD_INPUT
+    assert f"{path}: refused, nothing was changed" in out
+    assert "siteops_sites_format: this file is format 99, written by a newer siteops" in out
+
+
+def test_validate_accepts_a_file_from_before_the_format_version_and_leaves_it(
+    inventory: Path,
+) -> None:
+    path = sites_file_of_format(inventory, 0)
+    before = path.read_bytes()
+
+    code, out = run("validate", inventory=inventory)
+
+    assert code == 0, out
+    assert "2 site(s), valid" in out
+    assert path.read_bytes() == before

@@ -358,3 +358,18 @@ def test_the_inventory_lock_is_held_while_the_new_site_is_saved(inventory: Path)
     assert [c.playbook for c in t.calls] == ["facts.yml"]
     assert not t.sites_file.exists()
     assert add(target(inventory), "shop", "shop.test").site.status == "active"
+
+
+def test_a_file_of_an_older_format_is_written_in_the_current_one_only_when_saved(
+    inventory: Path,
+) -> None:
+    fixtures = Path(__file__).resolve().parent / "fixtures"
+    t = target(inventory)
+    t.sites_file.parent.mkdir(parents=True)
+    t.sites_file.write_bytes((fixtures / "sites-format-0.yml").read_bytes())
+
+    ops.apply(t, ["shop"], dry_run=True, on_progress=nothing)
+    assert t.sites_file.read_bytes() == (fixtures / "sites-format-0.yml").read_bytes()
+
+    ops.apply(t, ["shop"], dry_run=False, on_progress=nothing)
+    assert t.sites_file.read_bytes() == (fixtures / "sites-format-1.yml").read_bytes()

@@ -236,5 +236,5 @@ def test_a_missing_file_is_an_empty_registry_and_is_created_on_save(tmp_path: Pa
         assert reg.load() == HostSites()
         reg.save(HostSites())
     assert target.read_text(encoding="utf-8") == (
-        HEADER + "siteops_sites: {}\nsiteops_archived_sites: {}\n"
+        HEADER + "siteops_sites_format: 1\nsiteops_sites: {}\nsiteops_archived_sites: {}\n"
     )

@@ -13,6 +13,7 @@ import yaml
 from pydantic import ValidationError
 
 from siteops.errors import SiteModelError, describe
+from siteops.fileformat import upgrade
 from siteops.model import HostSites
 
 SITES_FILE = "sites.yml"
@@ -25,9 +26,19 @@ def sites_path(inventory: Path, host: str) -> Path:
 
 
 def parse_host_sites(data: Any, source: str) -> HostSites:
-    """Validate already-loaded YAML data, raising :class:`SiteModelError`."""
+    """Validate already-loaded YAML data, raising :class:`SiteModelError`.
+
+    Data in an older format is upgraded first (in memory only, see
+    :mod:`siteops.fileformat`); a newer or unreadable format is refused alone,
+    before any other check (the rest of such a file cannot be judged).
+    """
     if data is None:
         data = {}
+    if isinstance(data, dict):
+        try:
+            data = upgrade(data)
+        except ValueError as exc:
+            raise SiteModelError(source, [str(exc)]) from None
     try:
         return HostSites.model_validate(data)
     except ValidationError as exc:
@@ -35,7 +46,11 @@ def parse_host_sites(data: Any, source: str) -> HostSites:
 
 
 def load_host_sites(path: Path) -> HostSites:
-    """Load and validate one ``sites.yml``; a missing file is an empty registry."""
+    """Load and validate one ``sites.yml``; a missing file is an empty registry.
+
+    Only reads: a file in an older format stays as it is until a command that
+    changes the sites saves them (:meth:`siteops.registry.Registry.save`).
+    """
     if not path.exists():
         return HostSites()
     try:

@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from siteops.fileformat import FORMAT_KEY, SITES_FORMAT, check_format
 from siteops.naming import (
     COMPONENT_NAME_PATTERN,
     SITE_NAME_MAX,
@@ -307,8 +308,27 @@ class ArchivedSite(_Strict):
     )
 
 
+def _without_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
 class HostSites(_Strict):
     """The content of a host's ``sites.yml``: every site of that host, keyed by name."""
+
+    # The current format only: siteops.inventory.parse_host_sites upgrades the
+    # data of an older file before it gets here (see siteops.fileformat).
+    siteops_sites_format: Annotated[
+        int, WithJsonSchema({"type": "integer", "const": SITES_FORMAT})
+    ] = Field(
+        default=SITES_FORMAT,
+        description=(
+            "The format of this file, written by siteops. A file without it is from before "
+            "the format was versioned (format 0); siteops reads older formats and writes "
+            "the current one, and refuses a newer one."
+        ),
+        # No "default" in the schema: a file without the key is format 0, not the current one.
+        json_schema_extra=_without_default,
+    )
 
     siteops_sites: dict[SiteName, Site] = Field(
         default_factory=dict,
@@ -323,6 +343,17 @@ class HostSites(_Strict):
         ),
         json_schema_extra={"additionalProperties": False},
     )
+
+    @field_validator(FORMAT_KEY, mode="before")
+    @classmethod
+    def _current_format(cls, value: object) -> int:
+        version = check_format(value)
+        if version != SITES_FORMAT:
+            raise ValueError(
+                f"format {version} is older than the model's format {SITES_FORMAT}; load the "
+                "file with siteops.inventory.parse_host_sites, which upgrades it"
+            )
+        return version
 
     @field_validator("siteops_sites")
     @classmethod

@@ -38,9 +38,10 @@ from siteops.model import HostSites
 
 HEADER = """\
 # Written by siteops: the sites of this host (siteops_sites) and the sites
-# removed from it (siteops_archived_sites). Change it with the siteops CLI;
-# siteops rewrites the whole file, so comments and hand edits made while it
-# runs are lost. `siteops validate` checks it; `siteops schema` describes it.
+# removed from it (siteops_archived_sites), in the file format
+# siteops_sites_format. Change it with the siteops CLI; siteops rewrites the
+# whole file, so comments and hand edits made while it runs are lost.
+# `siteops validate` checks it; `siteops schema` describes it.
 ---
 """
 LOCK_SUFFIX = ".lock"
@@ -214,7 +215,9 @@ class Registry:
         """Replace the file with ``sites`` atomically; only while holding the lock.
 
         The data is validated again first (a model changed in place skips
-        validation). On any error the old file is left as it was.
+        validation). The file is always written in the current format
+        (``siteops_sites_format``), whichever format it was read in. On any
+        error the old file is left as it was.
         """
         if not self._held:
             raise RuntimeError(
