@@ -39,6 +39,9 @@ class Installed:
                if not k.startswith(("SITEOPS_", "ANSIBLE_", "VIRTUAL_ENV", "PYTHON"))}  # fmt: skip
         env["PATH"] = os.pathsep.join([str(venv / "bin"), "/usr/sbin", "/usr/bin", "/sbin", "/bin"])
         env["XDG_STATE_HOME"] = str(state)
+        # A new user's home: no collection that Molecule or ansible-galaxy put in ~/.ansible.
+        env["HOME"] = str(state / "home")
+        (state / "home").mkdir(parents=True, exist_ok=True)
         env["SITEOPS_SANDBOX"] = CONTAINER
         self.env = env
 
@@ -98,6 +101,11 @@ def test_the_install_runs_outside_the_checkout(installed: Installed) -> None:
     found, where = done.stdout.split()
     assert found == where
     assert not Path(found).is_relative_to(REPO)
+    # Plain Ansible finds the same copy: the one the wheel put in the virtualenv.
+    listed = installed.run(
+        str(installed.venv / "bin" / "ansible-galaxy"), "collection", "list", "siteops.hosting"
+    )
+    assert f"# {Path(found).parents[1]}\n" in listed.stdout
 
 
 def test_init_makes_the_project_and_refuses_a_second_time(installed: Installed) -> None:
