@@ -9,7 +9,6 @@ import yaml
 from pydantic import BaseModel
 
 from siteops.model import Component, Runtime, Site, SiteStatus
-from siteops.naming import COMPONENT_NAME_PATTERN, SITE_NAME_PATTERN
 from tests.conftest import REPO
 
 SPEC: dict[str, Any] = yaml.safe_load(
@@ -41,8 +40,3 @@ def test_spec_fields_are_the_model_fields(spec_name: str, model: type[BaseModel]
 def test_spec_choices_are_the_model_enums() -> None:
     assert SPEC["__site_model_site_spec"]["status"]["choices"] == [s.value for s in SiteStatus]
     assert SPEC["__site_model_component_spec"]["runtime"]["choices"] == [r.value for r in Runtime]
-
-
-def test_name_patterns_are_the_orchestrators() -> None:
-    assert SPEC["__site_model_name_pattern"] == SITE_NAME_PATTERN
-    assert SPEC["__site_model_component_pattern"] == COMPONENT_NAME_PATTERN

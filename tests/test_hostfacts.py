@@ -6,14 +6,22 @@ import json
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from siteops.hostfacts import FACTS_ARTIFACT, FactsMissing, facts_request, parse_facts
 from siteops.inventory import load_host_sites, sites_path
+from siteops.layout import layout
 from tests.conftest import EXAMPLE_INVENTORY, REPO
 
 SCRIPT = REPO / "playbooks" / "files" / "siteops_facts.py"
+# What playbooks/facts.yml hands the script: the host layout.
+LAYOUT = {
+    "sites_root": layout().sites_root,
+    "backup_root": layout().backup_root,
+    "release_log_dir": layout().release_log_dir,
+}
 
 
 def test_the_request_names_each_sites_domain_block_units_and_slice() -> None:
@@ -47,9 +55,33 @@ def test_the_script_reports_a_real_loopback_listener() -> None:
         port = server.getsockname()[1]
         done = subprocess.run(
             [sys.executable, "-c", SCRIPT.read_text(encoding="utf-8")],
-            input=json.dumps({"sites": {}}),
+            input=json.dumps({"layout": LAYOUT, "sites": {}}),
             capture_output=True,
             text=True,
             check=True,
         )
     assert port in json.loads(done.stdout)["listening"]
+
+
+def test_the_script_reads_the_layout_it_is_handed(tmp_path: Path) -> None:
+    sites, backups, logs = tmp_path / "sites", tmp_path / "backups", tmp_path / "releases"
+    (sites / "shop" / "releases" / "r1").mkdir(parents=True)
+    (sites / "shop" / "current").symlink_to("releases/r1")
+    (backups / "shop" / "status").mkdir(parents=True)
+    (backups / "shop" / "status" / "backup.json").write_text('{"result": "ok"}')
+    logs.mkdir()
+    (logs / "shop.jsonl").write_text('{"id": "r1", "result": "ok"}\n')
+    layout = {"sites_root": str(sites), "backup_root": str(backups), "release_log_dir": str(logs)}
+    request = {"shop": {"domain": "shop.invalid", "ports": [], "units": [], "slice": "shop.slice",
+                        "tls": False}}  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT.read_text(encoding="utf-8")],
+        input=json.dumps({"layout": layout, "sites": request}),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    shop = json.loads(done.stdout)["sites"]["shop"]
+    assert shop["release"] == {"current": "r1", "log": [{"id": "r1", "result": "ok"}]}
+    assert shop["backup"] == {"result": "ok"}
+    assert shop["disk_use"] is not None

@@ -14,6 +14,7 @@ from siteops.errors import SiteModelError
 from siteops.hostfacts import FACTS_ARTIFACT
 from siteops.inventory import load_host_sites
 from siteops.model import HostSites
+from siteops.ports import block_ports
 from siteops.registry import Registry, RegistryLocked, holder_of, inventory_locked
 from siteops.runner import Progress, RunResult
 from siteops.sites import SiteAnswers
@@ -69,6 +70,12 @@ class FakeTarget(ops.Target):
         if playbook == "facts.yml":
             sites = {name: {"units": {}} for name in extravars["siteops_facts_sites"]}
             return ok_result({FACTS_ARTIFACT: {"listening": list(self.listening), "sites": sites}})
+        # site.yml's first check: a new site's block must have no listener.
+        new_ports = [p for ports in extravars.get("siteops_new_sites", {}).values() for p in ports]
+        busy = sorted(set(self.listening) & set(new_ports))
+        if playbook == "site.yml" and busy:
+            return RunResult(rc=2, status="failed", stats={"failures": {"sandbox": 1}},
+                             log_path=None, artifacts={ops.BUSY_PORTS_ARTIFACT: busy})  # fmt: skip
         return self.results.get(playbook, ok_result())
 
 
@@ -99,10 +106,10 @@ def test_add_saves_the_site_pending_runs_only_it_then_marks_it_active(inventory:
 
     added = add(t, "shop", "shop.test")
 
-    facts, site_run = t.calls
-    assert facts.playbook == "facts.yml" and facts.extravars == {"siteops_facts_sites": {}}
+    [site_run] = t.calls  # one Ansible run
     assert site_run.playbook == "site.yml"
-    assert site_run.extravars == {"siteops_only": ["shop"]}
+    assert site_run.extravars == {"siteops_only": ["shop"],
+                                  "siteops_new_sites": {"shop": block_ports(0)}}  # fmt: skip
     assert site_run.check is False
     assert site_run.registry.sites["shop"].status == "pending"
     assert site_run.locked_by == "add-site shop"  # the lock is held during the run
@@ -119,8 +126,22 @@ def test_blocks_go_to_the_lowest_free_one_and_skip_live_listeners(inventory: Pat
     busy = target(inventory, listening=(22, 4011, 3135))
 
     assert add(busy, "two", "two.test").site.port_block == 2
+    # Block 1 was tried first, stopped by the host before any change, then block 2.
+    assert [c.extravars["siteops_new_sites"]["two"][0] for c in busy.calls] == [3110, 3120]
+    assert busy.calls[0].registry.sites["two"].port_block == 1  # pending while it was tried
     assert add(busy, "three", "three.test").site.port_block == 4
     assert add(target(inventory), "four", "four.test").site.port_block == 1
+
+
+def test_a_block_that_stays_busy_is_reported_not_retried_forever(inventory: Path) -> None:
+    t = target(inventory, listening=(3100,), results={})
+    stuck = RunResult(rc=2, status="failed", stats={"failures": {"sandbox": 1}}, log_path=None,
+                      artifacts={ops.BUSY_PORTS_ARTIFACT: [3100]})  # fmt: skip
+    t.results["site.yml"] = stuck
+    busy: set[int] = {3100}
+    assert ops._block_busy(stuck, busy) is False  # nothing new: the failure is reported
+    assert ops._block_busy(ok_result({ops.BUSY_PORTS_ARTIFACT: [3101]}), busy) is False
+    assert busy == {3100}
 
 
 @pytest.mark.parametrize(
@@ -317,32 +338,29 @@ def test_a_host_not_in_hosts_yml_is_not_consulted(inventory: Path) -> None:
     assert add(target(inventory), "shop", "shop.test").site.port_block == 0
 
 
-@dataclass(frozen=True)
-class RacingTarget(FakeTarget):
-    """While this host's facts are gathered, another host takes ``domain``."""
-
-    rival: FakeTarget | None = None
-    domain: str = ""
-
-    def run(
-        self, playbook: str, extravars: Mapping[str, Any], *, check: bool, on_progress: Any
-    ) -> RunResult:
-        if playbook == "facts.yml" and self.rival is not None:
-            add(self.rival, "rival", self.domain)
-        return super().run(playbook, extravars, check=check, on_progress=on_progress)
-
-
 def test_a_domain_taken_on_another_host_during_the_run_is_refused_at_save(
-    inventory: Path,
+    inventory: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     other = two_hosts(inventory)
-    racing = RacingTarget(inventory, "sandbox", REPO, inventory / "logs", 1.0,
-                          rival=other, domain="shop.test")  # fmt: skip
+    racing = target(inventory)
+    allocate = ops.allocate_block
+    calls: list[int] = []
+
+    def rival_first(taken: set[int], busy: set[int]) -> int:
+        # The third call comes after this host's checks (before and under the lock)
+        # passed, just before it saves: then another host takes the domain.
+        calls.append(1)
+        if len(calls) == 3:
+            monkeypatch.setattr(ops, "allocate_block", allocate)
+            add(other, "rival", "shop.test")
+        return allocate(taken, busy)
+
+    monkeypatch.setattr(ops, "allocate_block", rival_first)
 
     with pytest.raises(SiteModelError, match=r"'shop\.test' is already served by site 'rival'"):
         add(racing, "shop", "shop.test")
 
-    assert [c.playbook for c in racing.calls] == ["facts.yml"]  # the site's run never started
+    assert racing.calls == []  # the site's run never started
     assert not racing.sites_file.exists()
     assert list(load_host_sites(other.sites_file).sites) == ["rival"]
 
@@ -355,7 +373,7 @@ def test_the_inventory_lock_is_held_while_the_new_site_is_saved(inventory: Path)
     ):
         add(t, "shop", "shop.test")
     assert caught.value.path == inventory
-    assert [c.playbook for c in t.calls] == ["facts.yml"]
+    assert t.calls == []
     assert not t.sites_file.exists()
     assert add(target(inventory), "shop", "shop.test").site.status == "active"
 

@@ -11,7 +11,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
 from siteops.hostfacts import HostFacts, process_units
-from siteops.markdown import SITES_ROOT, slice_name
+from siteops.layout import layout
+from siteops.markdown import slice_name
 from siteops.model import HostSites, Site
 from siteops.ports import PortRange, ports_of
 from siteops.runner import Progress
@@ -140,7 +141,7 @@ def sites_view(sites: HostSites) -> dict[str, Any]:
 
 def site_view(name: str, site: Site) -> dict[str, Any]:
     """Everything about one site a person looks for, as plain data (``show --json``)."""
-    root = f"{SITES_ROOT}/{name}"
+    root = layout().site_root(name)
     return {
         "name": name,
         "record": site.model_dump(mode="json"),
@@ -152,7 +153,7 @@ def site_view(name: str, site: Site) -> dict[str, Any]:
             "root": root,
             "current": f"{root}/current",
             "env": f"{root}/shared/.env",
-            "logs": f"{root}/shared/logs",
+            "logs": layout().logs_dir(name),
             "nginx": f"/etc/nginx/sites-available/{name}.conf",
         },
         "database": name if site.database.enabled else None,

@@ -21,10 +21,10 @@ from typing import Any
 import jinja2
 from pydantic import BaseModel, ConfigDict, Field
 
+from siteops.layout import layout
 from siteops.model import LETSENCRYPT_DIRECTORY, HostSites, Runtime, Site, SiteStatus
 from siteops.ports import MAX_BLOCKS, PortRange, allocate_block, ports_of, range_for_component
 
-SITES_ROOT = "/srv/sites"
 NGINX_AVAILABLE = "/etc/nginx/sites-available"
 CERTIFICATES_DIR = "/etc/letsencrypt/live"
 LETSENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
@@ -71,7 +71,7 @@ class SiteFacts(BaseModel):
         default=None, description="Issue date of the current certificate (last renewal)."
     )
     disk_use: str | None = Field(
-        default=None, description="Disk used by /srv/sites/<site>/ (du -sh), e.g. 12M."
+        default=None, description="Disk used by the site's tree (du -sh), e.g. 12M."
     )
     memory_use: str | None = Field(
         default=None, description="Memory the site's slice uses now (MemoryCurrent), e.g. 180M."
@@ -90,12 +90,12 @@ FactsInput = Mapping[str, SiteFacts | Mapping[str, Any]]
 
 def slice_name(site: str) -> str:
     """The site's top-level slice; ``-`` escaped as systemd does (not nested)."""
-    return site.replace("-", "\\x2d") + ".slice"
+    return layout().slice_name(site)
 
 
 def unit_name(site: str, component: str) -> str:
     """The systemd unit of a process component (see the systemd_service role)."""
-    return f"{site}-{component}.service"
+    return layout().unit_name(site, component)
 
 
 def _ca_label(enabled: bool, directory: str) -> str:
@@ -191,7 +191,7 @@ def _proxy_rules(name: str, site: Site) -> list[tuple[str, str]]:
         rules.append(("/api/", f"http://127.0.0.1:{api.port}"))
     frontend = site.components["frontend"]
     if frontend.port is None:
-        rules.append(("/", f"files in {SITES_ROOT}/{name}/current/"))
+        rules.append(("/", f"files in {layout().site_root(name)}/current/"))
     else:
         rules.append(("/", f"http://127.0.0.1:{frontend.port}"))
     return rules
@@ -226,7 +226,7 @@ def _site_view(number: int, name: str, site: Site, facts: SiteFacts | None) -> S
         components=_component_views(name, site, facts),
         proxy_rules=_proxy_rules(name, site),
         slice=slice_name(name),
-        root=f"{SITES_ROOT}/{name}",
+        root=layout().site_root(name),
         has_database=site.database.enabled,
         connection_limit=site.database.connection_limit,
         database=database,

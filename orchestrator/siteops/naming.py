@@ -2,7 +2,8 @@
 
 Plain functions that raise ``ValueError`` with a message naming the rule; the
 pydantic models in :mod:`siteops.model` call them, and so does the CLI before
-it touches anything.
+it touches anything. The site and component name rules are the host layout's
+(:mod:`siteops.layout`), the ones the roles check too.
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ import re
 
 import idna
 
-SITE_NAME_MIN = 3
-SITE_NAME_MAX = 32
+from siteops.layout import layout
+
+SITE_NAME_MIN = layout().site_name_min_length
+SITE_NAME_MAX = layout().site_name_max_length
 # A letter, then letters/digits each optionally preceded by one hyphen: no "--",
 # no trailing hyphen. (No look-arounds, so the JSON Schema can use it too.)
-SITE_NAME_PATTERN = r"^[a-z](?:-?[a-z0-9])+$"
+SITE_NAME_PATTERN = layout().site_name_pattern
 SITE_NAME_RE = re.compile(SITE_NAME_PATTERN)
 
 # A site name becomes a Unix user and group, a PostgreSQL role and database,
@@ -40,7 +43,7 @@ _SERVICES = """
 RESERVED_SITE_NAMES: frozenset[str] = frozenset(_DEBIAN_ACCOUNTS.split() + _SERVICES.split())
 RESERVED_SITE_PREFIXES: tuple[str, ...] = ("systemd-", "pg-", "postgres-", "redis-", "nginx-")
 
-COMPONENT_NAME_PATTERN = r"^[a-z][a-z0-9]{0,15}$"
+COMPONENT_NAME_PATTERN = layout().component_pattern
 COMPONENT_NAME_RE = re.compile(COMPONENT_NAME_PATTERN)
 
 _LABEL_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")

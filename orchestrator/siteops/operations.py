@@ -44,7 +44,7 @@ from siteops.inventory import (
 )
 from siteops.markdown import render_registry
 from siteops.model import ArchivedSite, HostSites, Site, SiteStatus
-from siteops.ports import MAX_BLOCKS, allocate_block
+from siteops.ports import MAX_BLOCKS, allocate_block, block_ports
 from siteops.registry import Registry, inventory_locked, utc_now, write_atomically
 from siteops.release import packed
 from siteops.remote import host_vars, ssh_argv
@@ -224,6 +224,21 @@ def _check_new_site(target: Target, current: HostSites, name: str, answers: Site
     add_site(current, name, replace(answers, block=block), other_hosts_domains(target))
 
 
+BUSY_PORTS_ARTIFACT = "siteops_busy_ports"
+
+
+def _block_busy(result: RunResult, busy: set[int]) -> bool:
+    """Whether the run stopped because ports of the new block listen (added to ``busy``)."""
+    ports = result.artifacts.get(BUSY_PORTS_ARTIFACT)
+    if result.exit_code == 0 or not isinstance(ports, list) or not ports:
+        return False
+    found = {int(port) for port in ports}
+    if found <= busy:  # the same ports again: no progress, report the failure
+        return False
+    busy |= found
+    return True
+
+
 def add(
     target: Target,
     name: str,
@@ -236,9 +251,12 @@ def add(
 
     The request is checked against the registry (and the domains of the
     inventory's other hosts) before the host is contacted. The block is the
-    lowest one no site holds and where the host has no listener. The site is
-    saved as ``pending`` before Ansible runs, becomes ``active`` after a
-    successful run and ``failed`` otherwise (then :class:`RunFailed` says to
+    lowest one no site holds; the one Ansible run checks first that no process
+    on the host listens in it, and if one does, hands the busy ports back and
+    stops before any change: the block is then skipped and the run repeated
+    (rare: only a service outside siteops in the port ranges causes it). The
+    site is saved as ``pending`` before Ansible runs, becomes ``active`` after
+    a successful run and ``failed`` otherwise (then :class:`RunFailed` says to
     run ``siteops apply NAME``).
     """
     target.check_inventory()
@@ -251,26 +269,32 @@ def add(
     with registry.locked(timeout=target.lock_timeout, purpose=f"add-site {name}"):
         current = registry.load()
         _check_new_site(target, current, name, answers)
-        facts = gather_facts(target, current, [], on_progress)
-        chosen = replace(answers, block=allocate_block(taken_blocks(current), set(facts.listening)))
-        if dry_run:
-            updated = add_site(current, name, chosen, other_hosts_domains(target))
-            result = target.run(
-                SITE_PLAYBOOK,
-                {"siteops_sites": updated.to_yaml_data()["siteops_sites"], "siteops_only": [name]},
-                check=True,
-                on_progress=on_progress,
-            )
-            return Added(name, updated.sites[name], result, dry_run=True)
-        # Another host may have taken one of the domains since: check again, and
-        # save while no other host can (its pending site then holds the domains).
-        purpose = f"add-site {name} on {target.host}"
-        with inventory_locked(target.inventory, timeout=target.lock_timeout, purpose=purpose):
-            updated = add_site(current, name, chosen, other_hosts_domains(target))
-            registry.save(updated)
-        result = target.run(
-            SITE_PLAYBOOK, {"siteops_only": [name]}, check=False, on_progress=on_progress
-        )
+        busy: set[int] = set()
+        while True:
+            block = allocate_block(taken_blocks(current), busy)
+            chosen = replace(answers, block=block)
+            new_sites = {"siteops_only": [name], "siteops_new_sites": {name: block_ports(block)}}
+            if dry_run:
+                updated = add_site(current, name, chosen, other_hosts_domains(target))
+                sites = updated.to_yaml_data()["siteops_sites"]
+                result = target.run(
+                    SITE_PLAYBOOK,
+                    {"siteops_sites": sites, **new_sites},
+                    check=True,
+                    on_progress=on_progress,
+                )
+                if _block_busy(result, busy):
+                    continue
+                return Added(name, updated.sites[name], result, dry_run=True)
+            # Another host may have taken one of the domains since: check again, and
+            # save while no other host can (its pending site then holds the domains).
+            purpose = f"add-site {name} on {target.host}"
+            with inventory_locked(target.inventory, timeout=target.lock_timeout, purpose=purpose):
+                updated = add_site(current, name, chosen, other_hosts_domains(target))
+                registry.save(updated)
+            result = target.run(SITE_PLAYBOOK, new_sites, check=False, on_progress=on_progress)
+            if not _block_busy(result, busy):
+                break
         ok = result.exit_code == 0
         final = _with_status(updated, [name], SiteStatus.ACTIVE if ok else SiteStatus.FAILED)
         registry.save(final)

@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from siteops.layout import layout
+
 # The one Ansible variable siteops itself resolves in host variables (see host_vars).
 INVENTORY_DIR = "{{ inventory_dir }}"
 
@@ -66,7 +68,7 @@ def ssh_argv(variables: Mapping[str, Any], host: str, remote: Sequence[str]) -> 
 
 def log_command(site: str, component: str | None, lines: int, follow: bool) -> list[str]:
     """The remote command that prints (or follows) a site's component logs."""
-    logs = f"/srv/sites/{site}/shared/logs"
+    logs = layout().logs_dir(site)
     pattern = f"{logs}/{component}*.log" if component else f"{logs}/*.log"
     tail = f"tail -n {int(lines)}{' -F' if follow else ''} -- {pattern}"
     # The glob is expanded by a shell on the host, as root (the logs are the site's).

@@ -50,7 +50,21 @@ def find_collection() -> Path:
     imported from (``pip install -e``); then the collection the wheel installed.
     """
     configured = os.environ.get("SITEOPS_PROJECT")
-    candidates = [Path(configured)] if configured else [_PACKAGE.parents[1], installed_collection()]
+    if configured:
+        return _first_collection([Path(configured)])
+    return shipped_collection()
+
+
+def shipped_collection() -> Path:
+    """The collection that came with this package, whatever ``SITEOPS_PROJECT`` says.
+
+    The checkout this package is imported from (``pip install -e``), else the
+    collection the wheel installed.
+    """
+    return _first_collection([_PACKAGE.parents[1], installed_collection()])
+
+
+def _first_collection(candidates: list[Path]) -> Path:
     for candidate in candidates:
         if _is_collection(candidate):
             return candidate

@@ -1,9 +1,11 @@
 """Read-only facts about a siteops host, printed as one JSON document.
 
 Run by playbooks/facts.yml as root on the managed host (Debian's python3,
-standard library only). Reads the wanted sites as JSON on standard input:
+standard library only). Reads the host layout (roles/site_layout, as the
+playbook has it) and the wanted sites as JSON on standard input:
 
-    {"sites": {"shop": {"domain": "shop.example", "ports": [3100, ...],
+    {"layout": {"sites_root": ..., "backup_root": ..., "release_log_dir": ...},
+     "sites": {"shop": {"domain": "shop.example", "ports": [3100, ...],
                         "units": ["shop-frontend.service", ...],
                         "slice": "shop.slice", "tls": true}}}
 
@@ -22,15 +24,22 @@ import socket
 import ssl
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SITES_ROOT = "/srv/sites"
-BACKUPS = "/var/backups/siteops"
-RELEASE_LOGS = "/var/lib/siteops/releases"
 RELEASES_SHOWN = 50
 LIVE = "/etc/letsencrypt/live"
 TIMEOUT = 5
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the host keeps sites, backups and release logs (the request's ``layout``)."""
+
+    sites_root: str
+    backup_root: str
+    release_log_dir: str
 
 
 def run(argv: list[str]) -> str:
@@ -96,8 +105,8 @@ def human(size: int) -> str:
     return f"{amount:.1f}T"
 
 
-def disk_use(site: str) -> str | None:
-    out = run(["du", "-sh", f"{SITES_ROOT}/{site}"])
+def disk_use(layout: Layout, site: str) -> str | None:
+    out = run(["du", "-sh", f"{layout.sites_root}/{site}"])
     return out.split()[0] if out else None
 
 
@@ -164,23 +173,24 @@ def db_connections() -> dict[str, int]:
     return counts
 
 
-def status_file(site: str, name: str) -> dict[str, Any] | None:
+def status_file(layout: Layout, site: str, name: str) -> dict[str, Any] | None:
+    path = Path(f"{layout.backup_root}/{site}/status/{name}.json")
     try:
-        data = json.loads(Path(f"{BACKUPS}/{site}/status/{name}.json").read_text("utf-8"))
+        data = json.loads(path.read_text("utf-8"))
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
 
 
-def releases(site: str) -> dict[str, Any]:
+def releases(layout: Layout, site: str) -> dict[str, Any]:
     """The release ``current`` points at and the newest records of the site's release log."""
     try:
-        current: str | None = Path(f"{SITES_ROOT}/{site}/current").readlink().name
+        current: str | None = Path(f"{layout.sites_root}/{site}/current").readlink().name
     except OSError:
         current = None
     records: list[dict[str, Any]] = []
     try:
-        lines = Path(f"{RELEASE_LOGS}/{site}.jsonl").read_text("utf-8").splitlines()
+        lines = Path(f"{layout.release_log_dir}/{site}.jsonl").read_text("utf-8").splitlines()
     except OSError:
         lines = []
     for line in lines[-RELEASES_SHOWN:]:
@@ -192,7 +202,9 @@ def releases(site: str) -> dict[str, Any]:
 
 
 def main() -> None:
-    wanted = json.load(sys.stdin).get("sites", {})
+    request = json.load(sys.stdin)
+    layout = Layout(**request["layout"])
+    wanted = request.get("sites", {})
     listening = listeners()
     connections = db_connections() if wanted else {}
     sites: dict[str, Any] = {}
@@ -205,12 +217,12 @@ def main() -> None:
             "http": http_check(spec["domain"], bool(spec["tls"]) and cert is not None),
             "cert_issued": cert["issued"] if cert else None,
             "cert_expiry": cert["expires"] if cert else None,
-            "disk_use": disk_use(name),
+            "disk_use": disk_use(layout, name),
             "memory_use": memory_current(spec["slice"]),
             "db_connections": connections.get(name, 0),
-            "backup": status_file(name, "backup"),
-            "restore_test": status_file(name, "restore-test"),
-            "release": releases(name),
+            "backup": status_file(layout, name, "backup"),
+            "restore_test": status_file(layout, name, "restore-test"),
+            "release": releases(layout, name),
         }
     json.dump({"listening": sorted(listening), "sites": sites}, sys.stdout, sort_keys=True)
 

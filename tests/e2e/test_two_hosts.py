@@ -10,6 +10,7 @@ working. The tests build on each other in file order.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -104,6 +105,27 @@ def test_the_all_hosts_listing_shows_both(h1: Host, h2: Host) -> None:
         ["h1", "shop", "active"],
         ["h2", "blog", "active"],
     ]
+
+
+def test_a_block_where_another_process_listens_is_skipped_in_one_add_site(h1: Host) -> None:
+    # A service outside siteops listens on the frontend port of block 1.
+    squatter = h1.ssh("sudo systemd-run --unit siteops-e2e-squatter "
+                      "python3 -m http.server 3110 --bind 127.0.0.1")  # fmt: skip
+    assert squatter.returncode == 0, squatter.stderr
+    try:
+        for _ in range(50):
+            if h1.ssh("ss -Hltn 'sport = :3110' | grep -q 3110").returncode == 0:
+                break
+            time.sleep(0.2)
+        done = h1.siteops("add-site", "squat", "--domain", "squat.test", "--runtime", "static",
+                          "--no-db")  # fmt: skip
+        assert "squat: added on h1, port block 2" in done.stdout
+        assert load_host_sites(h1.sites_file).sites["squat"].status == "active"
+        assert h1.get("squat.test")[0] == 200
+        # The other service was left alone.
+        assert h1.ssh("systemctl is-active siteops-e2e-squatter").stdout.strip() == "active"
+    finally:
+        h1.ssh("sudo systemctl stop siteops-e2e-squatter")
 
 
 def test_down_of_h1_leaves_h2_in_the_inventory_and_working(h1: Host, h2: Host) -> None:
