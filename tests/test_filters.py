@@ -44,6 +44,8 @@ def test_every_filter_is_registered(filters: ModuleType) -> None:
         "site_units",
         "site_env_keys",
         "site_dirs_missing",
+        "certs_wanted",
+        "certs_current",
         "certs_due",
         "cert_names",
         "challenge_check_failures",
@@ -183,10 +185,74 @@ def test_site_dirs_missing_without_results(filters: ModuleType, registered: Any)
     assert filters.site_dirs_missing(registered) == []
 
 
-# certs_due, cert_names (letsencrypt)
+# certs_wanted, certs_current, certs_due, cert_names (letsencrypt)
 
 ACME = "https://acme-v02.api.letsencrypt.org/directory"
 STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
+
+
+def test_certs_wanted(filters: ModuleType, sites: dict[str, Any]) -> None:
+    assert filters.certs_wanted(sites, STAGING, "default@example.com") == {
+        "shop": {
+            "names": ["shop.example.com", "www.shop.example.com"],
+            "server": ACME,
+            "email": "ops@example.com",
+        },
+        "docs-site": {"names": ["docs.example.org"], "server": ACME, "email": "ops@example.org"},
+    }
+
+
+def test_certs_wanted_edge_cases(filters: ModuleType) -> None:
+    def site(primary: str, **record: Any) -> dict[str, Any]:
+        return {"domains": {"primary": primary}, "components": {}, **record}
+
+    sites = {
+        "off": site("off.example", tls={"enabled": False}),
+        "null": site("null.example", tls={"enabled": None}),  # not true: no certificate
+        "no-tls": site("notls.example"),
+        "tls-none": site("tlsnone.example", tls=None),
+        "empty": site("empty.example", tls={"enabled": True, "email": "", "ca_directory": ""}),
+    }
+    default = {"server": STAGING, "email": "d@example.com"}
+    assert filters.certs_wanted(sites, STAGING, "d@example.com") == {
+        "no-tls": {"names": ["notls.example"], **default},
+        "tls-none": {"names": ["tlsnone.example"], **default},
+        "empty": {"names": ["empty.example"], **default},
+    }
+    assert filters.certs_wanted({}, STAGING, "") == {}
+
+
+def test_certs_current(filters: ModuleType) -> None:
+    registered = {
+        "results": [
+            {
+                "item": "shop",
+                "stdout_lines": [
+                    "X509v3 Subject Alternative Name: ",
+                    "    DNS:www.shop.example.com, DNS:shop.example.com",
+                    f"server = {ACME}",
+                ],
+            },
+            {  # SAN line with an IP address; only the first server line counts
+                "item": "docs",
+                "stdout_lines": [
+                    "DNS:docs.example.org,IP Address:127.0.0.1",
+                    "  server = https://indented.example/",
+                    f"server = {STAGING}",
+                    f"server = {ACME}",
+                ],
+            },
+            {"item": "new", "stdout_lines": []},
+            {"item": "skipped", "skipped": True},
+        ]
+    }
+    assert filters.certs_current(registered) == {
+        "shop": {"names": ["www.shop.example.com", "shop.example.com"], "server": ACME},
+        "docs": {"names": ["docs.example.org"], "server": STAGING},
+        "new": {"names": [], "server": ""},
+        "skipped": {"names": [], "server": ""},
+    }
+    assert filters.certs_current({"results": []}) == {}
 
 
 def test_certs_due(filters: ModuleType) -> None:

@@ -12,12 +12,17 @@ and registered loop results; the outputs are plain lists and dicts.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 # Jinja's truncate filter: its default end and leeway (jinja2 policy truncate.leeway).
 _TRUNCATE_END = "..."
 _TRUNCATE_LEEWAY = 5
+# In the output of `openssl x509 -ext subjectAltName` and a certbot renewal config.
+_SAN_LINE = re.compile(r"\s*DNS:")
+_SAN_NAME = re.compile(r"DNS:([^,\s]+)")
+_SERVER_LINE = re.compile(r"server = ")
 
 
 def _truncate(text: str, length: int) -> str:
@@ -106,6 +111,48 @@ def site_dirs_missing(registered: Mapping[str, Any] | None) -> list[str]:
     ]
 
 
+def certs_wanted(
+    sites: Mapping[str, Any], default_directory: str, default_email: str
+) -> dict[str, dict[str, Any]]:
+    """The sites that want a certificate (TLS not off), with ``{names, server, email}``.
+
+    ``names`` is the primary domain, then the aliases; an empty or missing CA
+    directory or email is ``default_directory`` or ``default_email``.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for site, record in sites.items():
+        tls = record.get("tls") or {}
+        if not tls.get("enabled", True):
+            continue
+        domains = record["domains"]
+        out[site] = {
+            "names": [domains["primary"], *domains.get("aliases", [])],
+            "server": tls.get("ca_directory") or default_directory,
+            "email": tls.get("email") or default_email,
+        }
+    return out
+
+
+def certs_current(registered: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """What each site's current certificate covers: ``{names, server}`` by site.
+
+    ``registered`` is a loop over the sites whose output holds the SAN lines
+    of the certificate (``DNS:a, DNS:b``) and the ``server = `` line of its
+    renewal config; without them, no names and no server (``""``).
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for result in _results(registered):
+        lines = result.get("stdout_lines", [])
+        names = [
+            name for line in lines if _SAN_LINE.match(line) for name in _SAN_NAME.findall(line)
+        ]
+        servers = [
+            _SERVER_LINE.sub("", line, count=1) for line in lines if _SERVER_LINE.match(line)
+        ]
+        out[result["item"]] = {"names": names, "server": servers[0] if servers else ""}
+    return out
+
+
 def certs_due(wanted: Mapping[str, Any], have: Mapping[str, Any]) -> list[str]:
     """The sites that need a new certificate order.
 
@@ -158,6 +205,8 @@ class FilterModule:
             "site_units": site_units,
             "site_env_keys": site_env_keys,
             "site_dirs_missing": site_dirs_missing,
+            "certs_wanted": certs_wanted,
+            "certs_current": certs_current,
             "certs_due": certs_due,
             "cert_names": cert_names,
             "challenge_check_failures": challenge_check_failures,
