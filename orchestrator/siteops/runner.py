@@ -276,7 +276,8 @@ def run_envvars(
     Python first. The settings file is ``config`` (the user's project folder's
     ``ansible.cfg``), else the checkout's own ``ansible.cfg`` if there is one.
     ``collections`` (a folder holding ``ansible_collections/siteops/hosting``)
-    comes first in the collections path, so the user's ``ansible.cfg`` may
+    comes first in the collections path, so the roles find the collection's
+    filters (``siteops.hosting.<filter>``) and the user's ``ansible.cfg`` may
     name ``siteops.hosting`` content (its Mitogen strategy) however siteops
     is installed.
     """

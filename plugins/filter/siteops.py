@@ -1,0 +1,213 @@
+"""Filters of the siteops.hosting roles: the logic of their variables, in Python.
+
+A role's ``vars/main.yml`` names the result (``__systemd_service_units: "{{
+systemd_service_sites | siteops.hosting.site_units(site_layout_unit_format) }}"``)
+and this file computes it; tests/test_filters.py checks each filter. The roles
+call them by their full name, which resolves both when the collection is
+installed and from a checkout (ansible.cfg's ``collections_path``).
+
+The inputs are site records as in ``siteops_sites`` (orchestrator/siteops/model.py)
+and registered loop results; the outputs are plain lists and dicts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+# Jinja's truncate filter: its default end and leeway (jinja2 policy truncate.leeway).
+_TRUNCATE_END = "..."
+_TRUNCATE_LEEWAY = 5
+# In the output of `openssl x509 -ext subjectAltName` and a certbot renewal config.
+_SAN_LINE = re.compile(r"\s*DNS:")
+_SAN_NAME = re.compile(r"DNS:([^,\s]+)")
+_SERVER_LINE = re.compile(r"server = ")
+
+
+def _truncate(text: str, length: int) -> str:
+    """What Jinja's ``truncate(length)`` gives (whole words, "..." appended)."""
+    if len(text) <= length + _TRUNCATE_LEEWAY:
+        return text
+    return text[: length - len(_TRUNCATE_END)].rsplit(" ", 1)[0] + _TRUNCATE_END
+
+
+def _results(registered: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
+    """The ``results`` of a registered loop; none when the task did not run."""
+    if not registered:
+        return []
+    return list(registered.get("results") or [])
+
+
+def site_components(sites: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every component of every site: ``{site, name, component}``, for one loop.
+
+    A record that is not a mapping, or has no components, adds nothing (the
+    site_model role reports what is wrong with it).
+    """
+    out: list[dict[str, Any]] = []
+    for site, record in sites.items():
+        if not isinstance(record, Mapping):
+            continue
+        for name, component in record.get("components", {}).items():
+            out.append({"site": site, "name": name, "component": component})
+    return out
+
+
+def site_units(sites: Mapping[str, Any], unit_format: str) -> list[dict[str, Any]]:
+    """Every process component (not ``static``) of every site, with its unit name.
+
+    Each item is ``{site, name, unit, component, database}``: ``unit`` is
+    ``unit_format % (site, name)`` (site_layout_unit_format), ``database``
+    whether the site has a database (true unless its record says otherwise).
+    """
+    out: list[dict[str, Any]] = []
+    for site, record in sites.items():
+        database = (record.get("database") or {}).get("enabled", True)
+        for name, component in record["components"].items():
+            if component["runtime"] == "static":
+                continue
+            out.append(
+                {
+                    "site": site,
+                    "name": name,
+                    "unit": unit_format % (site, name),
+                    "component": component,
+                    "database": database,
+                }
+            )
+    return out
+
+
+def site_env_keys(sites: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, list[str]]:
+    """The variables siteops manages in each site's ``.env``, by site.
+
+    ``SITE_NAME``, ``HOST``, ``SITE_ROOT``, the keys of ``extra``
+    (site_user_env_extra), then ``<COMPONENT>_PORT`` for each component with a
+    port, followed by ``PORT`` for the frontend's.
+    """
+    out: dict[str, list[str]] = {}
+    for site, record in sites.items():
+        keys = ["SITE_NAME", "HOST", "SITE_ROOT", *extra.keys()]
+        for name, component in record["components"].items():
+            if component.get("port") is None:
+                continue
+            keys.append(name.upper() + "_PORT")
+            if name == "frontend":
+                keys.append("PORT")
+        out[site] = keys
+    return out
+
+
+def site_dirs_missing(registered: Mapping[str, Any] | None) -> list[str]:
+    """The directories a ``(site, {path})`` file loop found missing, as ``site/path``.
+
+    In check mode the file module returns no ``state`` for a directory it would create.
+    """
+    return [
+        f"{result['item'][0]}/{result['item'][1]['path']}"
+        for result in _results(registered)
+        if "state" not in result
+    ]
+
+
+def certs_wanted(
+    sites: Mapping[str, Any], default_directory: str, default_email: str
+) -> dict[str, dict[str, Any]]:
+    """The sites that want a certificate (TLS not off), with ``{names, server, email}``.
+
+    ``names`` is the primary domain, then the aliases; an empty or missing CA
+    directory or email is ``default_directory`` or ``default_email``.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for site, record in sites.items():
+        tls = record.get("tls") or {}
+        if not tls.get("enabled", True):
+            continue
+        domains = record["domains"]
+        out[site] = {
+            "names": [domains["primary"], *domains.get("aliases", [])],
+            "server": tls.get("ca_directory") or default_directory,
+            "email": tls.get("email") or default_email,
+        }
+    return out
+
+
+def certs_current(registered: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """What each site's current certificate covers: ``{names, server}`` by site.
+
+    ``registered`` is a loop over the sites whose output holds the SAN lines
+    of the certificate (``DNS:a, DNS:b``) and the ``server = `` line of its
+    renewal config; without them, no names and no server (``""``).
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for result in _results(registered):
+        lines = result.get("stdout_lines", [])
+        names = [
+            name for line in lines if _SAN_LINE.match(line) for name in _SAN_NAME.findall(line)
+        ]
+        servers = [
+            _SERVER_LINE.sub("", line, count=1) for line in lines if _SERVER_LINE.match(line)
+        ]
+        out[result["item"]] = {"names": names, "server": servers[0] if servers else ""}
+    return out
+
+
+def certs_due(wanted: Mapping[str, Any], have: Mapping[str, Any]) -> list[str]:
+    """The sites that need a new certificate order.
+
+    ``wanted`` and ``have`` map a site to ``{names, server}``: a site is due
+    when it has no certificate, or one for other names (in any order) or
+    from another CA.
+    """
+    out: list[str] = []
+    for site, want in wanted.items():
+        current = have.get(site, {"names": [], "server": ""})
+        if sorted(current["names"]) != sorted(want["names"]) or (
+            current["server"] != want["server"]
+        ):
+            out.append(site)
+    return out
+
+
+def cert_names(sites: Iterable[str], wanted: Mapping[str, Any]) -> list[dict[str, str]]:
+    """Every name of every site in ``sites``: ``{site, name}``, in ``wanted``'s order."""
+    return [{"site": site, "name": name} for site in sites for name in wanted[site]["names"]]
+
+
+def challenge_check_failures(registered: Mapping[str, Any] | None) -> list[dict[str, str]]:
+    """The pre-order HTTP checks that did not get their check file back.
+
+    ``registered`` is a uri loop over ``{site, name}``; a check passes when it
+    got HTTP 200 and ``siteops challenge check <site>``. Each failure is
+    ``{name, why}``, ``why`` being ``<name>: <message, or HTTP status>``
+    (the message cut to about 160 characters).
+    """
+    out: list[dict[str, str]] = []
+    for result in _results(registered):
+        item = result["item"]
+        expected = f"siteops challenge check {item['site']}"
+        status = result.get("status", -1)
+        if status == 200 and str(result.get("content", "")).strip() == expected:
+            continue
+        message = result["msg"] if "msg" in result else f"HTTP {result.get('status', '?')}"
+        why = _truncate(str(message), 160)
+        out.append({"name": item["name"], "why": f"{item['name']}: {why}"})
+    return out
+
+
+class FilterModule:
+    """The siteops.hosting filters."""
+
+    def filters(self) -> dict[str, Callable[..., Any]]:
+        return {
+            "site_components": site_components,
+            "site_units": site_units,
+            "site_env_keys": site_env_keys,
+            "site_dirs_missing": site_dirs_missing,
+            "certs_wanted": certs_wanted,
+            "certs_current": certs_current,
+            "certs_due": certs_due,
+            "cert_names": cert_names,
+            "challenge_check_failures": challenge_check_failures,
+        }

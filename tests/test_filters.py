@@ -1,0 +1,344 @@
+"""The filters of plugins/filter/siteops.py: what the roles' variables compute.
+
+Each filter must give what the Jinja loop it replaced gave, on site records
+like the example inventory's and on the edge cases: a site without
+components, a static site, TLS off, a component without a port.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+PLUGIN = ROOT / "plugins" / "filter" / "siteops.py"
+EXAMPLE_SITES = ROOT / "inventory" / "example" / "host_vars" / "vps1" / "sites.yml"
+UNIT_FORMAT = "%s-%s.service"
+
+
+@pytest.fixture(scope="module")
+def filters() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("siteops_test_filters", PLUGIN)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def sites() -> dict[str, Any]:
+    """The example inventory's sites (shop: three components; docs-site: static)."""
+    records: dict[str, Any] = yaml.safe_load(EXAMPLE_SITES.read_text())["siteops_sites"]
+    return records
+
+
+def test_every_filter_is_registered(filters: ModuleType) -> None:
+    registered = filters.FilterModule().filters()
+    assert set(registered) == {
+        "site_components",
+        "site_units",
+        "site_env_keys",
+        "site_dirs_missing",
+        "certs_wanted",
+        "certs_current",
+        "certs_due",
+        "cert_names",
+        "challenge_check_failures",
+    }
+    for name, function in registered.items():
+        assert function is getattr(filters, name)
+
+
+# site_components (site_model)
+
+
+def test_site_components_flattens_every_component(
+    filters: ModuleType, sites: dict[str, Any]
+) -> None:
+    shop = sites["shop"]["components"]
+    assert filters.site_components(sites) == [
+        {"site": "shop", "name": "frontend", "component": shop["frontend"]},
+        {"site": "shop", "name": "api", "component": shop["api"]},
+        {"site": "shop", "name": "worker", "component": shop["worker"]},
+        {"site": "docs-site", "name": "frontend", "component": {"runtime": "static"}},
+    ]
+
+
+def test_site_components_skips_records_it_cannot_read(filters: ModuleType) -> None:
+    # site_model reports these records; the flattened list must not fail on them.
+    sites = {"bad": "not a mapping", "none": None, "nocomp": {"port_block": 1}, "empty": {}}
+    assert filters.site_components(sites) == []
+    assert filters.site_components({}) == []
+
+
+# site_units (systemd_service, site_release)
+
+
+def test_site_units_names_each_process_component(
+    filters: ModuleType, sites: dict[str, Any]
+) -> None:
+    units = filters.site_units(sites, UNIT_FORMAT)
+    assert [u["unit"] for u in units] == [
+        "shop-frontend.service",
+        "shop-api.service",
+        "shop-worker.service",
+    ]
+    assert units[1] == {
+        "site": "shop",
+        "name": "api",
+        "unit": "shop-api.service",
+        "component": sites["shop"]["components"]["api"],
+        "database": True,
+    }
+
+
+def test_site_units_of_a_static_site_or_no_components_are_none(filters: ModuleType) -> None:
+    sites = {
+        "docs-site": {"components": {"frontend": {"runtime": "static"}}},
+        "empty": {"components": {}},
+    }
+    assert filters.site_units(sites, UNIT_FORMAT) == []
+
+
+@pytest.mark.parametrize(
+    ("record", "database"),
+    [
+        ({}, True),  # no database section: a site has one unless it says otherwise
+        ({"database": None}, True),
+        ({"database": {}}, True),
+        ({"database": {"enabled": False}}, False),
+        ({"database": {"enabled": True}}, True),
+    ],
+)
+def test_site_units_database(filters: ModuleType, record: dict[str, Any], database: bool) -> None:
+    sites = {"api-only": {**record, "components": {"api": {"runtime": "python", "port": 4010}}}}
+    [unit] = filters.site_units(sites, UNIT_FORMAT)
+    assert unit["database"] is database
+
+
+def test_site_units_follow_the_layout_format(filters: ModuleType) -> None:
+    sites = {"my-site": {"components": {"web": {"runtime": "node"}}}}
+    [unit] = filters.site_units(sites, "siteops-%s@%s.service")
+    assert unit["unit"] == "siteops-my-site@web.service"
+
+
+# site_env_keys (site_user)
+
+
+def test_site_env_keys(filters: ModuleType, sites: dict[str, Any]) -> None:
+    keys = filters.site_env_keys(sites, {"NODE_ENV": "production", "TZ": "UTC"})
+    assert keys == {
+        # frontend's port is PORT too; the worker has no port
+        "shop": [
+            "SITE_NAME",
+            "HOST",
+            "SITE_ROOT",
+            "NODE_ENV",
+            "TZ",
+            "FRONTEND_PORT",
+            "PORT",
+            "API_PORT",
+        ],
+        "docs-site": ["SITE_NAME", "HOST", "SITE_ROOT", "NODE_ENV", "TZ"],
+    }
+
+
+def test_site_env_keys_skip_a_null_port_and_keep_component_order(filters: ModuleType) -> None:
+    sites = {
+        "a-site": {
+            "components": {
+                "api": {"runtime": "node", "port": None},
+                "web": {"runtime": "python", "port": 5030},
+                "frontend": {"runtime": "node", "port": 3120},
+            }
+        },
+        "empty": {"components": {}},
+    }
+    assert filters.site_env_keys(sites, {}) == {
+        "a-site": ["SITE_NAME", "HOST", "SITE_ROOT", "WEB_PORT", "FRONTEND_PORT", "PORT"],
+        "empty": ["SITE_NAME", "HOST", "SITE_ROOT"],
+    }
+    assert filters.site_env_keys({}, {}) == {}
+
+
+# site_dirs_missing (site_user)
+
+
+def test_site_dirs_missing_are_the_results_without_state(filters: ModuleType) -> None:
+    registered = {
+        "results": [
+            {"item": ["shop", {"path": "", "mode": "0750"}], "state": "directory"},
+            {"item": ["shop", {"path": "releases"}], "changed": True},
+            {"item": ["docs-site", {"path": "shared/logs"}]},
+        ]
+    }
+    assert filters.site_dirs_missing(registered) == ["shop/releases", "docs-site/shared/logs"]
+
+
+@pytest.mark.parametrize("registered", [None, {}, {"results": []}, {"skipped": True}])
+def test_site_dirs_missing_without_results(filters: ModuleType, registered: Any) -> None:
+    assert filters.site_dirs_missing(registered) == []
+
+
+# certs_wanted, certs_current, certs_due, cert_names (letsencrypt)
+
+ACME = "https://acme-v02.api.letsencrypt.org/directory"
+STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
+
+
+def test_certs_wanted(filters: ModuleType, sites: dict[str, Any]) -> None:
+    assert filters.certs_wanted(sites, STAGING, "default@example.com") == {
+        "shop": {
+            "names": ["shop.example.com", "www.shop.example.com"],
+            "server": ACME,
+            "email": "ops@example.com",
+        },
+        "docs-site": {"names": ["docs.example.org"], "server": ACME, "email": "ops@example.org"},
+    }
+
+
+def test_certs_wanted_edge_cases(filters: ModuleType) -> None:
+    def site(primary: str, **record: Any) -> dict[str, Any]:
+        return {"domains": {"primary": primary}, "components": {}, **record}
+
+    sites = {
+        "off": site("off.example", tls={"enabled": False}),
+        "null": site("null.example", tls={"enabled": None}),  # not true: no certificate
+        "no-tls": site("notls.example"),
+        "tls-none": site("tlsnone.example", tls=None),
+        "empty": site("empty.example", tls={"enabled": True, "email": "", "ca_directory": ""}),
+    }
+    default = {"server": STAGING, "email": "d@example.com"}
+    assert filters.certs_wanted(sites, STAGING, "d@example.com") == {
+        "no-tls": {"names": ["notls.example"], **default},
+        "tls-none": {"names": ["tlsnone.example"], **default},
+        "empty": {"names": ["empty.example"], **default},
+    }
+    assert filters.certs_wanted({}, STAGING, "") == {}
+
+
+def test_certs_current(filters: ModuleType) -> None:
+    registered = {
+        "results": [
+            {
+                "item": "shop",
+                "stdout_lines": [
+                    "X509v3 Subject Alternative Name: ",
+                    "    DNS:www.shop.example.com, DNS:shop.example.com",
+                    f"server = {ACME}",
+                ],
+            },
+            {  # SAN line with an IP address; only the first server line counts
+                "item": "docs",
+                "stdout_lines": [
+                    "DNS:docs.example.org,IP Address:127.0.0.1",
+                    "  server = https://indented.example/",
+                    f"server = {STAGING}",
+                    f"server = {ACME}",
+                ],
+            },
+            {"item": "new", "stdout_lines": []},
+            {"item": "skipped", "skipped": True},
+        ]
+    }
+    assert filters.certs_current(registered) == {
+        "shop": {"names": ["www.shop.example.com", "shop.example.com"], "server": ACME},
+        "docs": {"names": ["docs.example.org"], "server": STAGING},
+        "new": {"names": [], "server": ""},
+        "skipped": {"names": [], "server": ""},
+    }
+    assert filters.certs_current({"results": []}) == {}
+
+
+def test_certs_due(filters: ModuleType) -> None:
+    wanted = {
+        "same": {"names": ["a.example", "www.a.example"], "server": ACME},
+        "other-order": {"names": ["b.example", "www.b.example"], "server": ACME},
+        "new": {"names": ["c.example"], "server": ACME},
+        "fewer-names": {"names": ["d.example"], "server": ACME},
+        "other-ca": {"names": ["e.example"], "server": ACME},
+    }
+    have = {
+        "same": {"names": ["a.example", "www.a.example"], "server": ACME},
+        "other-order": {"names": ["www.b.example", "b.example"], "server": ACME},
+        "fewer-names": {"names": ["d.example", "old.example"], "server": ACME},
+        "other-ca": {"names": ["e.example"], "server": STAGING},
+        "tls-off": {"names": ["f.example"], "server": ACME},  # not wanted: not due
+    }
+    assert filters.certs_due(wanted, have) == ["new", "fewer-names", "other-ca"]
+    assert filters.certs_due({}, have) == []
+
+
+def test_cert_names_in_order(filters: ModuleType) -> None:
+    wanted = {
+        "shop": {"names": ["shop.example.com", "www.shop.example.com"], "server": ACME},
+        "docs-site": {"names": ["docs.example.org"], "server": ACME},
+    }
+    assert filters.cert_names(["docs-site", "shop"], wanted) == [
+        {"site": "docs-site", "name": "docs.example.org"},
+        {"site": "shop", "name": "shop.example.com"},
+        {"site": "shop", "name": "www.shop.example.com"},
+    ]
+    assert filters.cert_names([], wanted) == []
+
+
+# challenge_check_failures (letsencrypt)
+
+
+def _check(site: str, name: str, **result: Any) -> dict[str, Any]:
+    return {"item": {"site": site, "name": name}, **result}
+
+
+def test_challenge_check_failures(filters: ModuleType) -> None:
+    registered = {
+        "results": [
+            _check("shop", "shop.example.com", status=200, content="siteops challenge check shop "),
+            _check("shop", "www.shop.example.com", status=404, content="Not Found"),
+            _check("shop", "old.example.com", status=200, content="siteops challenge check docs"),
+            _check("docs", "docs.example.org", status=-1, msg="Request failed: timed out"),
+            _check("docs", "b.example.org", skipped=True),
+        ]
+    }
+    assert filters.challenge_check_failures(registered) == [
+        {"name": "www.shop.example.com", "why": "www.shop.example.com: HTTP 404"},
+        {"name": "old.example.com", "why": "old.example.com: HTTP 200"},
+        {"name": "docs.example.org", "why": "docs.example.org: Request failed: timed out"},
+        {"name": "b.example.org", "why": "b.example.org: HTTP ?"},
+    ]
+
+
+@pytest.mark.parametrize("registered", [None, {}, {"results": []}])
+def test_challenge_check_failures_without_checks(filters: ModuleType, registered: Any) -> None:
+    assert filters.challenge_check_failures(registered) == []
+
+
+@pytest.mark.parametrize(
+    ("message", "why"),
+    [
+        # Jinja's truncate(160): kept up to 165 characters (its leeway of 5) ...
+        ("x" * 165, "x" * 165),
+        # ... else cut at the last space before character 157, and "..." appended,
+        ("word " * 40, ("word " * 31).rstrip() + "..."),
+        # or at 157 if there is no space.
+        ("x" * 166, "x" * 157 + "..."),
+    ],
+)
+def test_challenge_check_failure_message_is_cut_like_jinja(
+    filters: ModuleType, message: str, why: str
+) -> None:
+    registered = {"results": [_check("s", "n.example", status=-1, msg=message)]}
+    [failure] = filters.challenge_check_failures(registered)
+    assert failure["why"] == "n.example: " + why
+
+
+def test_truncate_is_jinjas(filters: ModuleType) -> None:
+    jinja2 = pytest.importorskip("jinja2")
+    environment = jinja2.Environment(autoescape=True)
+    template = environment.from_string("{{ text | truncate(160) }}")
+    for text in ["short", "x" * 165, "x" * 166, "word " * 40, "a " * 90, " " * 200]:
+        assert filters._truncate(text, 160) == template.render(text=text)
