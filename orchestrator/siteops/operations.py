@@ -570,25 +570,27 @@ def add_host(
     return HostAdded(target.host, entry, probed.facts, result)
 
 
+def _host_summary(inventory: Path, name: str, variables: dict[str, Any]) -> dict[str, Any]:
+    """One host's login and sites, from its variables and its registry."""
+    sites = load_host_sites(sites_path(inventory, name))
+    return {
+        "host": name,
+        "ssh": hosts.ssh_login_of(variables, name),
+        "sandbox": "siteops_sandbox_http_port" in variables,
+        "sites": sorted(sites.sites),
+        "free_blocks": MAX_BLOCKS - len(taken_blocks(sites)),
+    }
+
+
 def host_summaries(inventory: Path) -> list[dict[str, Any]]:
     """Every host of the inventory with its login and its sites (from the files only)."""
     hosts_file = inventory / "hosts.yml"
     data = read_hosts_yaml(hosts_file)
     entries = hosts_mapping(data, str(hosts_file)) if data else {}
-    summaries = []
-    for name in inventory_hosts(hosts_file):
-        variables = entries.get(name) or {}
-        sites = load_host_sites(sites_path(inventory, name))
-        summaries.append(
-            {
-                "host": name,
-                "ssh": hosts.ssh_login_of(variables, name),
-                "sandbox": "siteops_sandbox_http_port" in variables,
-                "sites": sorted(sites.sites),
-                "free_blocks": MAX_BLOCKS - len(taken_blocks(sites)),
-            }
-        )
-    return summaries
+    return [
+        _host_summary(inventory, name, entries.get(name) or {})
+        for name in inventory_hosts(hosts_file)
+    ]
 
 
 def show_host(target: Target) -> dict[str, Any]:
@@ -596,8 +598,8 @@ def show_host(target: Target) -> dict[str, Any]:
     target.check_inventory()
     if target.host not in inventory_hosts(target.hosts_file):
         raise HostRefused(f"host: {target.host!r} is not a host of {target.hosts_file}")
-    summary = next(s for s in host_summaries(target.inventory) if s["host"] == target.host)
     variables = host_vars(target.hosts_file, target.host)
+    summary = _host_summary(target.inventory, target.host, variables)
     argv = ssh_argv(variables, target.host, ["sh", "-s"])
     done = subprocess.run(argv, input=hosts.PROBE, capture_output=True, text=True, check=False)
     if done.returncode != 0:
