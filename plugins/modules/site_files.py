@@ -1,0 +1,354 @@
+#!/usr/bin/python
+"""Ensure a set of directories, files, links and absent paths in one call."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: site_files
+short_description: Ensure many directories, files and links in one call, reporting each changed path
+description:
+  - Ensures every entry of O(files), in order, with its owner, group and mode,
+    in one module call instead of one call per path (a task per path is a round
+    trip to the host). Used by the siteops roles for a site's tree, units and
+    settings.
+  - Entries with O(files[].template) are rendered on the controller by the action
+    plugin of the same name, with the task's variables and the entry's own
+    O(files[].vars), and arrive here as O(files[].content).
+  - A file is replaced atomically (written beside it, checked by
+    O(files[].validate) when given, then renamed over it). Only what differs is
+    changed; RV(changed_paths) names each path that was (or, in check mode, would be).
+version_added: 0.1.0
+author: siteops
+options:
+  files:
+    description: The paths to ensure, in order (a directory before what it holds).
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      path:
+        description: Absolute path.
+        type: path
+        required: true
+      state:
+        description:
+          - V(directory), V(file) (with O(files[].content)), V(touch) (an empty
+            file when missing, its content and times left alone), V(link) (to
+            O(files[].src)) or V(absent) (a file, link or whole directory removed).
+        type: str
+        choices: [directory, file, touch, link, absent]
+        default: file
+      content:
+        description: The file's content (V(file)).
+        type: str
+      template:
+        description: A template of the role, rendered by the action plugin into O(files[].content).
+        type: str
+      vars:
+        description: Variables for O(files[].template) only (for example C(item)).
+        type: dict
+      src:
+        description: Where a V(link) points.
+        type: str
+      force:
+        description:
+          - A V(link) that exists and points elsewhere is replaced; when false it is left alone.
+        type: bool
+        default: true
+      owner:
+        description: Owner (name). Not for links.
+        type: str
+      group:
+        description: Group (name). Not for links.
+        type: str
+      mode:
+        description: Mode as an octal string such as V("0640"). Not for links.
+        type: str
+      validate:
+        description:
+          - A command checking the new content before it replaces the file; C(%s) is the new file.
+        type: str
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: Ensure the site's tree and log rotation are in place
+  siteops.hosting.site_files:
+    files:
+      - {path: /srv/sites/shop, state: directory, owner: shop, group: shop, mode: "0750"}
+      - {path: /srv/sites/shop/current, state: link, src: releases/placeholder, force: false}
+      - path: /etc/logrotate.d/siteops-shop
+        template: etc/logrotate.d/siteops-site.j2
+        vars: {item: {key: shop}}
+        owner: root
+        group: root
+        mode: "0644"
+        validate: logrotate --debug %s
+  register: tree
+"""
+
+RETURN = r"""
+changed_paths:
+  description: The paths that changed (in check mode, that would change), in the order given.
+  type: list
+  elements: str
+  returned: always
+"""
+
+import grp
+import os
+import pwd
+import shutil
+import stat
+import subprocess
+import tempfile
+from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule
+
+_ENTRY = dict(
+    path=dict(type="path", required=True),
+    state=dict(
+        type="str", default="file", choices=["directory", "file", "touch", "link", "absent"]
+    ),
+    content=dict(type="str"),
+    template=dict(type="str"),
+    vars=dict(type="dict"),
+    src=dict(type="str"),
+    force=dict(type="bool", default=True),
+    owner=dict(type="str"),
+    group=dict(type="str"),
+    mode=dict(type="str"),
+    validate=dict(type="str"),
+)
+
+
+class EntryError(Exception):
+    """An entry that cannot be ensured; the message names the path."""
+
+
+def _uid(name: str | None) -> int | None:
+    if name is None:
+        return None
+    try:
+        return pwd.getpwnam(name).pw_uid
+    except KeyError:
+        raise EntryError(f"user {name!r} does not exist") from None
+
+
+def _gid(name: str | None) -> int | None:
+    if name is None:
+        return None
+    try:
+        return grp.getgrnam(name).gr_gid
+    except KeyError:
+        raise EntryError(f"group {name!r} does not exist") from None
+
+
+def _mode(text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        return int(str(text), 8)
+    except ValueError:
+        raise EntryError(f"mode {text!r} is not an octal mode such as '0644'") from None
+
+
+class Ensurer:
+    """Brings paths to their wanted state; ``check`` only reports what would change."""
+
+    def __init__(self, check: bool) -> None:
+        self.check = check
+        self.changed: list[str] = []
+        self.diffs: list[dict[str, str]] = []
+        # Directories that would be created in check mode: what they hold is new too.
+        self._would_create: set[str] = set()
+
+    def _new_in_check(self, path: str) -> bool:
+        return self.check and os.path.dirname(path) in self._would_create
+
+    def ensure(self, entry: dict[str, Any]) -> None:
+        path = os.path.normpath(entry["path"])
+        if not os.path.isabs(path):
+            raise EntryError("path must be absolute")
+        state = entry["state"]
+        if state == "absent":
+            self._absent(path)
+        elif state == "link":
+            self._link(path, entry)
+        else:
+            self._node(path, state, entry)
+
+    def _mark(self, path: str) -> None:
+        if not self.changed or self.changed[-1] != path:
+            self.changed.append(path)
+
+    def _absent(self, path: str) -> None:
+        if not os.path.lexists(path):
+            return
+        self._mark(path)
+        if self.check:
+            return
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+
+    def _link(self, path: str, entry: dict[str, Any]) -> None:
+        src = entry.get("src")
+        if not src:
+            raise EntryError("a link needs src")
+        if os.path.islink(path):
+            if os.readlink(path) == src or not entry["force"]:
+                return
+        elif os.path.lexists(path):
+            if not entry["force"] or os.path.isdir(path):
+                raise EntryError("exists and is not a link")
+        self._mark(path)
+        if self.check:
+            return
+        tmp = f"{path}.siteops-link"
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        os.symlink(src, tmp)
+        os.replace(tmp, path)
+
+    def _node(self, path: str, state: str, entry: dict[str, Any]) -> None:
+        mode = _mode(entry.get("mode"))
+        try:
+            uid, gid = _uid(entry.get("owner")), _gid(entry.get("group"))
+        except EntryError:
+            # In check mode the user may be one this run would create first.
+            if self.check:
+                self._mark(path)
+                if state == "directory":
+                    self._would_create.add(path)
+                return
+            raise
+        if self._new_in_check(path) or (self.check and not os.path.lexists(path)):
+            self._mark(path)
+            if state == "directory":
+                self._would_create.add(path)
+            return
+        if state == "directory":
+            self._directory(path, mode)
+        elif state == "touch":
+            self._touch(path, mode)
+        else:
+            self._file(path, entry, mode, uid, gid)
+        self._attributes(path, mode, uid, gid)
+
+    def _directory(self, path: str, mode: int | None) -> None:
+        if os.path.isdir(path) and not os.path.islink(path):
+            return
+        if os.path.lexists(path):
+            raise EntryError("exists and is not a directory")
+        self._mark(path)
+        os.mkdir(path, 0o700 if mode is None else mode & 0o700)
+
+    def _touch(self, path: str, mode: int | None) -> None:
+        if os.path.lexists(path):
+            if not stat.S_ISREG(os.lstat(path).st_mode):
+                raise EntryError("exists and is not a regular file")
+            return
+        self._mark(path)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.close(fd)
+
+    def _file(
+        self, path: str, entry: dict[str, Any], mode: int | None, uid: int | None, gid: int | None
+    ) -> None:
+        content = entry.get("content")
+        if content is None:
+            raise EntryError("a file needs content (or a template)")
+        wanted = content.encode("utf-8")
+        old: bytes | None = None
+        if os.path.lexists(path):
+            if not stat.S_ISREG(os.lstat(path).st_mode):
+                raise EntryError("exists and is not a regular file")
+            with open(path, "rb") as handle:
+                old = handle.read()
+            if old == wanted:
+                return
+        self._mark(path)
+        self.diffs.append(
+            {
+                "before_header": path,
+                "after_header": path,
+                "before": "" if old is None else old.decode("utf-8", "replace"),
+                "after": content,
+            }
+        )
+        if self.check:
+            return
+        directory, name = os.path.split(path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=directory)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(wanted)
+            os.chmod(tmp, 0o600 if mode is None else mode)
+            if uid is not None or gid is not None:
+                os.chown(tmp, -1 if uid is None else uid, -1 if gid is None else gid)
+            if entry.get("validate"):
+                self._validate(entry["validate"], tmp)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+            raise
+
+    @staticmethod
+    def _validate(command: str, tmp: str) -> None:
+        if "%s" not in command:
+            raise EntryError(f"validate must contain %s: {command!r}")
+        run = subprocess.run(
+            command.replace("%s", tmp), shell=True, capture_output=True, text=True, check=False
+        )
+        if run.returncode != 0:
+            raise EntryError(
+                f"validation failed ({command}): {(run.stderr or run.stdout).strip()[-2000:]}"
+            )
+
+    def _attributes(self, path: str, mode: int | None, uid: int | None, gid: int | None) -> None:
+        if self.check and not os.path.lexists(path):
+            return
+        now = os.lstat(path)
+        if (uid is not None and now.st_uid != uid) or (gid is not None and now.st_gid != gid):
+            self._mark(path)
+            if not self.check:
+                os.chown(path, -1 if uid is None else uid, -1 if gid is None else gid)
+        if mode is not None and stat.S_IMODE(now.st_mode) != mode:
+            self._mark(path)
+            if not self.check:
+                os.chmod(path, mode)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(files=dict(type="list", elements="dict", required=True, options=_ENTRY)),
+        supports_check_mode=True,
+    )
+    ensurer = Ensurer(check=module.check_mode)
+    for entry in module.params["files"]:
+        if entry.get("template") is not None:
+            module.fail_json(
+                msg=f"{entry['path']}: template is rendered by the action plugin; call "
+                "siteops.hosting.site_files, not the module alone"
+            )
+        try:
+            ensurer.ensure(entry)
+        except (EntryError, OSError) as exc:
+            module.fail_json(msg=f"{entry['path']}: {exc}", changed_paths=ensurer.changed)
+    result: dict[str, Any] = {"changed": bool(ensurer.changed), "changed_paths": ensurer.changed}
+    if module._diff:
+        result["diff"] = ensurer.diffs
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

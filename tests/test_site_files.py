@@ -1,0 +1,262 @@
+"""siteops.hosting.site_files: many paths ensured in one call, each change reported.
+
+The module's logic runs here on a temporary folder; the action plugin runs in
+a real ansible-playbook against localhost, where a template it renders must
+match, byte for byte, what ansible.builtin.template writes.
+"""
+
+from __future__ import annotations
+
+import grp
+import importlib.util
+import os
+import pwd
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from siteops import resources
+
+ROOT = Path(__file__).resolve().parent.parent
+MODULE = ROOT / "plugins" / "modules" / "site_files.py"
+USER = pwd.getpwuid(os.getuid()).pw_name
+GROUP = grp.getgrgid(os.getgid()).gr_name
+
+
+@pytest.fixture(scope="module")
+def site_files() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("siteops_test_site_files", MODULE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def entry(path: Path | str, **fields: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"path": str(path), "state": "file", "force": True}
+    out.update(fields)
+    return out
+
+
+def ensure(site_files: ModuleType, entries: list[dict[str, Any]], check: bool = False) -> Any:
+    ensurer = site_files.Ensurer(check=check)
+    for one in entries:
+        ensurer.ensure(one)
+    return ensurer
+
+
+def tree(tmp_path: Path) -> list[dict[str, Any]]:
+    site = tmp_path / "shop"
+    return [
+        entry(site, state="directory", owner=USER, group=GROUP, mode="0750"),
+        entry(site / "shared", state="directory", mode="0700"),
+        entry(site / "shared" / "app.log", state="touch", mode="0640"),
+        entry(site / "settings.conf", content="PORT=3100\n", mode="0644"),
+        entry(site / "current", state="link", src="releases/placeholder", force=False),
+    ]
+
+
+def test_a_tree_is_created_in_order_and_every_path_reported(
+    site_files: ModuleType, tmp_path: Path
+) -> None:
+    done = ensure(site_files, tree(tmp_path))
+    site = tmp_path / "shop"
+    assert done.changed == [str(e["path"]) for e in tree(tmp_path)]
+    assert oct(site.stat().st_mode & 0o777) == "0o750"
+    assert oct((site / "shared").stat().st_mode & 0o777) == "0o700"
+    assert (site / "shared" / "app.log").read_bytes() == b""
+    assert oct((site / "shared" / "app.log").stat().st_mode & 0o777) == "0o640"
+    assert (site / "settings.conf").read_text() == "PORT=3100\n"
+    assert os.readlink(site / "current") == "releases/placeholder"
+
+
+def test_a_second_run_changes_nothing(site_files: ModuleType, tmp_path: Path) -> None:
+    ensure(site_files, tree(tmp_path))
+    assert ensure(site_files, tree(tmp_path)).changed == []
+
+
+def test_check_mode_reports_the_changes_and_makes_none(
+    site_files: ModuleType, tmp_path: Path
+) -> None:
+    done = ensure(site_files, tree(tmp_path), check=True)
+    assert done.changed == [str(e["path"]) for e in tree(tmp_path)]
+    assert not (tmp_path / "shop").exists()
+
+
+def test_only_what_differs_is_changed_and_reported(site_files: ModuleType, tmp_path: Path) -> None:
+    ensure(site_files, tree(tmp_path))
+    site = tmp_path / "shop"
+    (site / "settings.conf").write_text("PORT=9999\n")
+    os.chmod(site / "shared", 0o755)
+    (site / "shared" / "app.log").write_text("kept\n")
+    checked = ensure(site_files, tree(tmp_path), check=True)
+    assert checked.changed == [str(site / "shared"), str(site / "settings.conf")]
+    assert checked.diffs == [
+        {
+            "before_header": str(site / "settings.conf"),
+            "after_header": str(site / "settings.conf"),
+            "before": "PORT=9999\n",
+            "after": "PORT=3100\n",
+        }
+    ]
+    assert (site / "settings.conf").read_text() == "PORT=9999\n"
+    done = ensure(site_files, tree(tmp_path))
+    assert done.changed == [str(site / "shared"), str(site / "settings.conf")]
+    assert (site / "settings.conf").read_text() == "PORT=3100\n"
+    assert oct((site / "shared").stat().st_mode & 0o777) == "0o700"
+    # touch leaves content alone; a link with force=false is not moved.
+    assert (site / "shared" / "app.log").read_text() == "kept\n"
+    os.remove(site / "current")
+    os.symlink("releases/20261127", site / "current")
+    assert ensure(site_files, tree(tmp_path)).changed == []
+    assert os.readlink(site / "current") == "releases/20261127"
+
+
+def test_a_forced_link_is_moved(site_files: ModuleType, tmp_path: Path) -> None:
+    link = tmp_path / "current"
+    os.symlink("old", link)
+    done = ensure(site_files, [entry(link, state="link", src="new")])
+    assert done.changed == [str(link)] and os.readlink(link) == "new"
+
+
+def test_absent_removes_files_links_and_whole_directories(
+    site_files: ModuleType, tmp_path: Path
+) -> None:
+    ensure(site_files, tree(tmp_path))
+    site = tmp_path / "shop"
+    gone = [entry(site / "current", state="absent"), entry(site, state="absent")]
+    assert ensure(site_files, gone, check=True).changed == [str(site / "current"), str(site)]
+    assert site.exists()
+    assert ensure(site_files, gone).changed == [str(site / "current"), str(site)]
+    assert not site.exists()
+    assert ensure(site_files, gone).changed == []
+
+
+def test_a_file_that_fails_validation_is_not_written(
+    site_files: ModuleType, tmp_path: Path
+) -> None:
+    target = tmp_path / "app.conf"
+    target.write_text("good\n")
+    bad = entry(target, content="bad\n", validate="grep -q good %s")
+    with pytest.raises(site_files.EntryError, match="validation failed"):
+        ensure(site_files, [bad])
+    assert target.read_text() == "good\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["app.conf"]
+    assert ensure(site_files, [entry(target, content="good too\n", validate="grep -q good %s")])
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ({"owner": "no-such-user-siteops", "content": ""}, "user 'no-such-user-siteops'"),
+        ({"mode": "rw-r--r--", "content": ""}, "not an octal mode"),
+        ({"state": "link"}, "a link needs src"),
+        ({}, "a file needs content"),
+    ],
+)
+def test_a_wrong_entry_is_refused_naming_what_is_wrong(
+    site_files: ModuleType, tmp_path: Path, bad: dict[str, Any], message: str
+) -> None:
+    one = entry(tmp_path / "x", **bad)
+    with pytest.raises(site_files.EntryError, match=message):
+        ensure(site_files, [one])
+
+
+def test_a_relative_path_is_refused(site_files: ModuleType) -> None:
+    with pytest.raises(site_files.EntryError, match="path must be absolute"):
+        ensure(site_files, [entry("relative/x", content="")])
+
+
+def test_a_directory_where_a_file_is_wanted_is_refused(
+    site_files: ModuleType, tmp_path: Path
+) -> None:
+    (tmp_path / "x").mkdir()
+    with pytest.raises(site_files.EntryError, match="not a regular file"):
+        ensure(site_files, [entry(tmp_path / "x", content="")])
+
+
+PLAYBOOK = """
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  vars:
+    play_port: 3100
+  tasks:
+    - name: Render with the builtin template
+      ansible.builtin.template:
+        src: "{template}"
+        dest: "{out}/builtin.txt"
+        mode: "0644"
+      vars:
+        item: {{key: shop, value: {{port: 4100}}}}
+    - name: Ensure the same through site_files
+      siteops.hosting.site_files:
+        files:
+          - {{path: "{out}/tree", state: directory, mode: "0750"}}
+          - path: "{out}/tree/ours.txt"
+            template: "{template}"
+            vars:
+              item: {{key: shop, value: {{port: 4100}}}}
+            mode: "0644"
+      register: result
+    - name: Show the result
+      ansible.builtin.debug:
+        msg: "RESULT {{{{ result.changed_paths | join(' ') }}}} END"
+"""
+
+TEMPLATE = """# {{ ansible_managed }}
+{% for n in range(2) %}
+line {{ n }} of {{ item.key }} on {{ item.value.port }} (play {{ play_port }})
+{% endfor %}
+end
+"""
+
+
+def play(tmp_path: Path, *extra: str) -> tuple[int, str]:
+    out = tmp_path / "out"
+    out.mkdir(exist_ok=True)
+    template = tmp_path / "t.j2"
+    template.write_text(TEMPLATE)
+    book = tmp_path / "play.yml"
+    book.write_text(PLAYBOOK.format(template=template, out=out))
+    env = {
+        **os.environ,
+        "ANSIBLE_COLLECTIONS_PATH": str(resources.collections_path(ROOT)),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_STDOUT_CALLBACK": "default",
+        "ANSIBLE_LOCALHOST_WARNING": "false",
+        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
+        "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
+    }
+    bin_dir = Path(sys.executable).parent
+    run = subprocess.run(
+        [str(bin_dir / "ansible-playbook"), str(book), *extra],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        check=False,
+    )
+    return run.returncode, run.stdout + run.stderr
+
+
+def changed_paths(output: str) -> list[str]:
+    line = next(line for line in output.splitlines() if "RESULT " in line)
+    return line.split("RESULT ", 1)[1].split(" END", 1)[0].split()
+
+
+def test_the_action_renders_templates_as_the_builtin_template_does(tmp_path: Path) -> None:
+    rc, output = play(tmp_path)
+    assert rc == 0, output
+    out = tmp_path / "out"
+    ours = (out / "tree" / "ours.txt").read_bytes()
+    assert ours == (out / "builtin.txt").read_bytes()
+    assert b"line 1 of shop on 4100 (play 3100)\nend\n" in ours
+    assert changed_paths(output) == [str(out / "tree"), str(out / "tree" / "ours.txt")]
+    rc, again = play(tmp_path)
+    assert rc == 0, again
+    assert changed_paths(again) == []
