@@ -43,12 +43,14 @@ def test_every_filter_is_registered(filters: ModuleType) -> None:
         "site_components",
         "site_units",
         "site_env_keys",
-        "site_dirs_missing",
         "certs_wanted",
         "certs_current",
         "certs_due",
         "cert_names",
         "challenge_check_failures",
+        "site_names",
+        "site_files",
+        "changed_dirs",
     }
     for name, function in registered.items():
         assert function is getattr(filters, name)
@@ -164,25 +166,6 @@ def test_site_env_keys_skip_a_null_port_and_keep_component_order(filters: Module
         "empty": ["SITE_NAME", "HOST", "SITE_ROOT"],
     }
     assert filters.site_env_keys({}, {}) == {}
-
-
-# site_dirs_missing (site_user)
-
-
-def test_site_dirs_missing_are_the_results_without_state(filters: ModuleType) -> None:
-    registered = {
-        "results": [
-            {"item": ["shop", {"path": "", "mode": "0750"}], "state": "directory"},
-            {"item": ["shop", {"path": "releases"}], "changed": True},
-            {"item": ["docs-site", {"path": "shared/logs"}]},
-        ]
-    }
-    assert filters.site_dirs_missing(registered) == ["shop/releases", "docs-site/shared/logs"]
-
-
-@pytest.mark.parametrize("registered", [None, {}, {"results": []}, {"skipped": True}])
-def test_site_dirs_missing_without_results(filters: ModuleType, registered: Any) -> None:
-    assert filters.site_dirs_missing(registered) == []
 
 
 # certs_wanted, certs_current, certs_due, cert_names (letsencrypt)
@@ -342,3 +325,87 @@ def test_truncate_is_jinjas(filters: ModuleType) -> None:
     template = environment.from_string("{{ text | truncate(160) }}")
     for text in ["short", "x" * 165, "x" * 166, "word " * 40, "a " * 90, " " * 200]:
         assert filters._truncate(text, 160) == template.render(text=text)
+
+
+LAYOUT = yaml.safe_load((ROOT / "roles" / "site_layout" / "defaults" / "main.yml").read_text())
+NAME_RULE = (
+    LAYOUT["site_layout_site_name_pattern"],
+    LAYOUT["site_layout_site_name_min_length"],
+    LAYOUT["site_layout_site_name_max_length"],
+)
+
+
+def test_site_names_keeps_valid_names_once_in_order(filters: ModuleType) -> None:
+    assert filters.site_names(["shop", "docs-site", "shop"], *NAME_RULE) == ["shop", "docs-site"]
+    assert filters.site_names([], *NAME_RULE) == []
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        [""],
+        [".."],
+        ["../etc"],
+        ["shop/../../etc"],
+        ["Shop"],
+        ["ab"],
+        ["a" * 33],
+        ["shop-"],
+        [None],
+        "shop",
+        {"shop": {}},
+        None,
+    ],
+)
+def test_site_names_refuses_what_is_not_a_list_of_site_names(
+    filters: ModuleType, names: Any
+) -> None:
+    with pytest.raises(ValueError, match="site names: "):
+        filters.site_names(names, *NAME_RULE)
+
+
+def test_site_files_repeats_the_specs_for_each_site_filled_in(
+    filters: ModuleType, sites: dict[str, Any]
+) -> None:
+    specs = [
+        {"path": "{root}/{site}", "state": "directory", "owner": "{site}", "mode": "0750"},
+        {"path": "{root}/{site}/current", "state": "link", "src": "releases/{site}"},
+        {"path": "/etc/x/{site}", "template": "x.j2", "vars": {"other": 1}, "group": "root"},
+    ]
+    out = filters.site_files({"shop": sites["shop"], "docs-site": {}}, specs, root="/srv/sites")
+    assert [e["path"] for e in out] == [
+        "/srv/sites/shop",
+        "/srv/sites/shop/current",
+        "/etc/x/shop",
+        "/srv/sites/docs-site",
+        "/srv/sites/docs-site/current",
+        "/etc/x/docs-site",
+    ]
+    assert out[0] == {
+        "path": "/srv/sites/shop",
+        "state": "directory",
+        "owner": "shop",
+        "mode": "0750",
+    }
+    assert out[1]["src"] == "releases/shop"
+    assert out[2]["vars"] == {"other": 1, "item": {"key": "shop", "value": sites["shop"]}}
+    assert out[2]["template"] == "x.j2" and out[2]["group"] == "root"
+    assert specs[2]["vars"] == {"other": 1}, "the specs themselves are left alone"
+
+
+def test_changed_dirs_are_the_changed_paths_under_the_root(filters: ModuleType) -> None:
+    registered = {
+        "changed_paths": [
+            "/srv/sites/shop",
+            "/srv/sites/shop/releases",
+            "/etc/logrotate.d/siteops-shop",
+            "/srv/sites/docs-site/shared/logs",
+        ]
+    }
+    assert filters.changed_dirs(registered, "/srv/sites/") == [
+        "shop/",
+        "shop/releases",
+        "docs-site/shared/logs",
+    ]
+    assert filters.changed_dirs({}, "/srv/sites") == []
+    assert filters.changed_dirs(None, "/srv/sites") == []

@@ -99,18 +99,6 @@ def site_env_keys(sites: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[st
     return out
 
 
-def site_dirs_missing(registered: Mapping[str, Any] | None) -> list[str]:
-    """The directories a ``(site, {path})`` file loop found missing, as ``site/path``.
-
-    In check mode the file module returns no ``state`` for a directory it would create.
-    """
-    return [
-        f"{result['item'][0]}/{result['item'][1]['path']}"
-        for result in _results(registered)
-        if "state" not in result
-    ]
-
-
 def certs_wanted(
     sites: Mapping[str, Any], default_directory: str, default_email: str
 ) -> dict[str, dict[str, Any]]:
@@ -196,6 +184,70 @@ def challenge_check_failures(registered: Mapping[str, Any] | None) -> list[dict[
     return out
 
 
+_SITE_FILES_FORMATTED = ("path", "src", "owner", "group")
+
+
+def site_files(
+    sites: Mapping[str, Any], specs: Iterable[Mapping[str, Any]], **values: Any
+) -> list[dict[str, Any]]:
+    """The entries of siteops.hosting.site_files for every site: ``specs`` once per site.
+
+    In each spec, ``path``, ``src``, ``owner`` and ``group`` are format strings
+    (``"{root}/{site}/shared"``, ``owner: "{site}"``) given ``site`` and
+    ``values``; an entry with a ``template`` gets ``vars.item`` =
+    ``{key: site, value: record}``, as in a ``dict2items`` loop. Sites come in
+    their order, and each site's entries in the order of ``specs``.
+    """
+    out: list[dict[str, Any]] = []
+    for site, record in sites.items():
+        for spec in specs:
+            entry = dict(spec)
+            for field in _SITE_FILES_FORMATTED:
+                if isinstance(entry.get(field), str):
+                    entry[field] = entry[field].format(site=site, **values)
+            if "template" in entry:
+                entry["vars"] = {**entry.get("vars", {}), "item": {"key": site, "value": record}}
+            out.append(entry)
+    return out
+
+
+def changed_dirs(registered: Mapping[str, Any] | None, root: str) -> list[str]:
+    """The paths under ``root`` a site_files call changed: ``site/path``, ``site/`` for a root."""
+    paths = (registered or {}).get("changed_paths") or []
+    prefix = root.rstrip("/") + "/"
+    out: list[str] = []
+    for path in paths:
+        if path.startswith(prefix):
+            rest = path[len(prefix) :]
+            out.append(rest if "/" in rest else rest + "/")
+    return out
+
+
+def site_names(names: Any, pattern: str, min_length: int, max_length: int) -> list[str]:
+    """``names`` as a list of site names, each checked against the host layout's rule.
+
+    A removal deletes ``<sites root>/<name>``, a user and a database named so:
+    a name that is not a site name (empty, ``..``, a path, a mapping given
+    where a list was meant) stops the run here, before any task uses it.
+    """
+    if isinstance(names, (str, Mapping)) or not isinstance(names, Iterable):
+        raise ValueError(f"site names: expected a list of site names, got {names!r}")
+    out: list[str] = []
+    for name in names:
+        if (
+            not isinstance(name, str)
+            or not min_length <= len(name) <= max_length
+            or not re.fullmatch(pattern, name)
+        ):
+            raise ValueError(
+                f"site names: {name!r} is not a site name ({pattern}, "
+                f"{min_length}-{max_length} characters)"
+            )
+        if name not in out:
+            out.append(name)
+    return out
+
+
 class FilterModule:
     """The siteops.hosting filters."""
 
@@ -204,10 +256,12 @@ class FilterModule:
             "site_components": site_components,
             "site_units": site_units,
             "site_env_keys": site_env_keys,
-            "site_dirs_missing": site_dirs_missing,
             "certs_wanted": certs_wanted,
             "certs_current": certs_current,
             "certs_due": certs_due,
             "cert_names": cert_names,
             "challenge_check_failures": challenge_check_failures,
+            "site_names": site_names,
+            "site_files": site_files,
+            "changed_dirs": changed_dirs,
         }

@@ -165,7 +165,9 @@ def test_remove_site_keeps_a_backup_and_leaves_the_others_serving(host: Host) ->
     done = host.siteops("remove-site", "beta", "--yes")
     backup = re.findall(r"final backup (/\S+)", done.stdout)[0]
     listing = host.ssh(f"sudo -n ls {backup}").stdout.split()
-    assert set(listing) == {"db.dump", "shared.tar.gz"}
+    assert set(listing) == {"db.dump", "files.tar.gz"}
+    archived = host.ssh(f"sudo -n tar -tzf {backup}/files.tar.gz").stdout.split()
+    assert "shared/.env" in archived
     assert host.ssh("id beta").returncode != 0
     assert host.get("beta.test")[0] == 0
     assert host.get("alpha.test")[0] == 200

@@ -208,7 +208,7 @@ def test_removing_a_site_keeps_a_final_backup_and_leaves_the_other_alone(
         host.run(f"pg_restore --list {archive}/db.dump | grep -q 'TABLE DATA public visits'").rc
         == 0
     )
-    assert host.run(f"tar -tzf {archive}/shared.tar.gz shared/.env").rc == 0
+    assert host.run(f"tar -tzf {archive}/files.tar.gz shared/.env").rc == 0
     assert b_url.split(":")[2].split("@")[0] not in output
 
     assert not host.user(B).exists

@@ -121,6 +121,37 @@ def test_removing_a_site_removes_only_its_rule(host: testinfra.host.Host) -> Non
     assert 'comment "siteops netc"' not in after
     assert 'comment "siteops neta"' in after and 'comment "siteops netb"' in after
     assert REFUSED in tcp_connect(host, "neta", 3110)
+    # Every role removed what it made for netc, a process site.
+    assert REFUSED in tcp_connect(host, "root", 3120)
+    for path in [
+        "/etc/systemd/system/netc-frontend.service",
+        "/etc/systemd/system/netc.slice",
+        "/etc/nginx/sites-enabled/netc.conf",
+        "/etc/nginx/sites-available/netc.conf",
+        "/etc/logrotate.d/siteops-netc",
+        "/etc/logrotate.d/siteops-netc-nginx",
+        "/etc/siteops/backup/netc.conf",
+        "/etc/siteops/nftables.d/netc.nft",
+        "/srv/sites/netc",
+    ]:
+        assert not host.file(path).exists, path
+    assert host.run("systemctl cat netc-frontend.service").rc != 0
+    assert host.run("systemctl is-enabled siteops-backup@netc.timer").stdout.strip() != "enabled"
+    assert not host.user("netc").exists and not host.group("netc").exists
+    final = host.file("/var/backups/siteops/netc/final")
+    assert final.is_symlink and final.linked_to.endswith("-final")
+    assert host.run(f"tar -tzf {final.linked_to}/files.tar.gz shared/.env").rc == 0
+    # Removing it again, and a dry run of that, change nothing.
+    for extra in [[], ["--check"]]:
+        again = playbook("remove-site.yml", "-e", "site=netc", *extra)
+        assert again.returncode == 0, again.stdout[-3000:] + again.stderr
+        assert "changed=0" in again.stdout, again.stdout[-3000:]
+        assert f"siteops final backup: {final.linked_to}" in again.stdout
+    # A name that is not a site name stops the run before any task.
+    bad = playbook("remove-site.yml", "-e", "site=../etc")
+    assert bad.returncode != 0
+    assert "'../etc' is not a site name" in bad.stdout + bad.stderr
+    assert host.file("/etc/nginx/nginx.conf").exists
     # A second converge of the remaining sites changes nothing.
     again = playbook("site.yml", "-e", '{"siteops_only": ["neta", "netb"]}')
     assert again.returncode == 0, again.stdout[-3000:]
