@@ -51,6 +51,7 @@ def test_every_filter_is_registered(filters: ModuleType) -> None:
         "site_names",
         "site_files",
         "changed_dirs",
+        "each_files",
     }
     for name, function in registered.items():
         assert function is getattr(filters, name)
@@ -409,3 +410,24 @@ def test_changed_dirs_are_the_changed_paths_under_the_root(filters: ModuleType) 
     ]
     assert filters.changed_dirs({}, "/srv/sites") == []
     assert filters.changed_dirs(None, "/srv/sites") == []
+
+
+def test_each_files_repeats_the_specs_for_each_item_with_its_fields(
+    filters: ModuleType, sites: dict[str, Any]
+) -> None:
+    units = filters.site_units(sites, UNIT_FORMAT)
+    specs = [
+        {"path": "{root}/{site}/logs/{name}.log", "state": "touch", "owner": "{site}"},
+        {"path": "/etc/systemd/system/{unit}", "template": "unit.j2", "mode": "0644"},
+    ]
+    out = filters.each_files(units, specs, root="/srv/sites")
+    assert len(out) == 2 * len(units)
+    first = units[0]
+    assert out[0] == {
+        "path": f"/srv/sites/{first['site']}/logs/{first['name']}.log",
+        "state": "touch",
+        "owner": first["site"],
+    }
+    assert out[1]["path"] == f"/etc/systemd/system/{first['unit']}"
+    assert out[1]["vars"] == {"item": first}
+    assert filters.each_files([], specs) == []

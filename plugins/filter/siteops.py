@@ -211,6 +211,30 @@ def site_files(
     return out
 
 
+def each_files(
+    items: Iterable[Mapping[str, Any]], specs: Iterable[Mapping[str, Any]], **values: Any
+) -> list[dict[str, Any]]:
+    """The entries of siteops.hosting.site_files for every item of a list: ``specs`` once each.
+
+    As :func:`site_files`, but for a list of mappings (such as the units of
+    :func:`site_units`): the format strings get the item's own string fields
+    (``"/etc/systemd/system/{unit}"``) and ``values``, and a template entry
+    gets ``vars.item`` = the item itself.
+    """
+    out: list[dict[str, Any]] = []
+    for item in items:
+        fields = {k: v for k, v in item.items() if isinstance(v, str)}
+        for spec in specs:
+            entry = dict(spec)
+            for field in _SITE_FILES_FORMATTED:
+                if isinstance(entry.get(field), str):
+                    entry[field] = entry[field].format(**{**fields, **values})
+            if "template" in entry:
+                entry["vars"] = {**entry.get("vars", {}), "item": item}
+            out.append(entry)
+    return out
+
+
 def changed_dirs(registered: Mapping[str, Any] | None, root: str) -> list[str]:
     """The paths under ``root`` a site_files call changed: ``site/path``, ``site/`` for a root."""
     paths = (registered or {}).get("changed_paths") or []
@@ -264,4 +288,5 @@ class FilterModule:
             "site_names": site_names,
             "site_files": site_files,
             "changed_dirs": changed_dirs,
+            "each_files": each_files,
         }
