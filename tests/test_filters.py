@@ -52,6 +52,9 @@ def test_every_filter_is_registered(filters: ModuleType) -> None:
         "site_files",
         "changed_dirs",
         "each_files",
+        "formatted",
+        "unit_list",
+        "unit_states",
     }
     for name, function in registered.items():
         assert function is getattr(filters, name)
@@ -431,3 +434,35 @@ def test_each_files_repeats_the_specs_for_each_item_with_its_fields(
     assert out[1]["path"] == f"/etc/systemd/system/{first['unit']}"
     assert out[1]["vars"] == {"item": first}
     assert filters.each_files([], specs) == []
+
+
+def test_formatted_puts_each_name_in_each_format(filters: ModuleType) -> None:
+    assert filters.formatted(["shop", "blog"], ["a@%s.timer", "b@%s.timer"]) == [
+        "a@shop.timer",
+        "b@shop.timer",
+        "a@blog.timer",
+        "b@blog.timer",
+    ]
+    assert filters.formatted([], ["%s.slice"]) == []
+
+
+def test_unit_list_gives_each_name_the_same_fields(filters: ModuleType) -> None:
+    assert filters.unit_list(["a.timer", "b.timer"], enabled=True, state="started") == [
+        {"name": "a.timer", "enabled": True, "state": "started"},
+        {"name": "b.timer", "enabled": True, "state": "started"},
+    ]
+
+
+def test_unit_states_restart_changed_units_and_leave_placeholder_sites_stopped(
+    filters: ModuleType,
+) -> None:
+    units = [
+        {"site": "shop", "unit": "shop-frontend.service"},
+        {"site": "shop", "unit": "shop-api.service"},
+        {"site": "blog", "unit": "blog-frontend.service"},
+    ]
+    assert filters.unit_states(units, ["blog"], ["shop-api.service"]) == [
+        {"name": "shop-frontend.service", "enabled": True, "state": "started"},
+        {"name": "shop-api.service", "enabled": True, "state": "restarted"},
+        {"name": "blog-frontend.service", "enabled": True},
+    ]

@@ -235,6 +235,36 @@ def each_files(
     return out
 
 
+def formatted(names: Iterable[str], formats: Iterable[str]) -> list[str]:
+    """Each name put into each printf-style format, name by name (``shop`` -> ``shop.slice``)."""
+    formats = list(formats)
+    return [fmt % name for name in names for fmt in formats]
+
+
+def unit_list(names: Iterable[str], **fields: Any) -> list[dict[str, Any]]:
+    """The units of siteops.hosting.site_units: ``{name, **fields}`` for each name."""
+    return [{"name": name, **fields} for name in names]
+
+
+def unit_states(
+    units: Iterable[Mapping[str, Any]], placeholder_sites: Iterable[str], restart: Iterable[str]
+) -> list[dict[str, Any]]:
+    """What each component unit (from :func:`site_units`) must be: enabled, and
+
+    restarted when its unit file (or ``.env``) changed, started otherwise, and
+    neither while its site still runs the placeholder release (its unit's
+    condition would keep it from starting, so a start would change nothing).
+    """
+    waiting, again = set(placeholder_sites), set(restart)
+    out: list[dict[str, Any]] = []
+    for unit in units:
+        wanted: dict[str, Any] = {"name": unit["unit"], "enabled": True}
+        if unit["site"] not in waiting:
+            wanted["state"] = "restarted" if unit["unit"] in again else "started"
+        out.append(wanted)
+    return out
+
+
 def changed_dirs(registered: Mapping[str, Any] | None, root: str) -> list[str]:
     """The paths under ``root`` a site_files call changed: ``site/path``, ``site/`` for a root."""
     paths = (registered or {}).get("changed_paths") or []
@@ -289,4 +319,7 @@ class FilterModule:
             "site_files": site_files,
             "changed_dirs": changed_dirs,
             "each_files": each_files,
+            "formatted": formatted,
+            "unit_list": unit_list,
+            "unit_states": unit_states,
         }

@@ -1,0 +1,97 @@
+"""siteops.hosting.site_units: one systemctl query, then only the actions that differ.
+
+The module's reading of ``systemctl show`` and its plan are checked here on
+systemctl's own output; Molecule runs it against real systemd.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+MODULE = Path(__file__).resolve().parent.parent / "plugins" / "modules" / "site_units.py"
+
+# `systemctl show --property=Id,LoadState,ActiveState,UnitFileState a b c d` on Debian 13.
+SHOWN = """Id=shop-frontend.service
+LoadState=loaded
+ActiveState=active
+UnitFileState=enabled
+
+Id=shop-api.service
+LoadState=loaded
+ActiveState=failed
+UnitFileState=disabled
+
+Id=siteops-backup@shop.timer
+LoadState=loaded
+ActiveState=inactive
+UnitFileState=disabled
+
+Id=gone.service
+LoadState=not-found
+ActiveState=inactive
+UnitFileState=
+"""
+
+
+@pytest.fixture(scope="module")
+def site_units() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("siteops_test_site_units", MODULE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_systemctl_show_is_read_unit_by_unit(site_units: ModuleType) -> None:
+    shown = site_units.parse_show(SHOWN)
+    assert [u["Id"] for u in shown] == [
+        "shop-frontend.service",
+        "shop-api.service",
+        "siteops-backup@shop.timer",
+        "gone.service",
+    ]
+    assert shown[1] == {
+        "Id": "shop-api.service",
+        "LoadState": "loaded",
+        "ActiveState": "failed",
+        "UnitFileState": "disabled",
+    }
+
+
+def test_only_units_that_differ_get_actions(site_units: ModuleType) -> None:
+    wanted = [
+        {"name": "shop-frontend.service", "enabled": True, "state": "started"},
+        {"name": "shop-api.service", "enabled": True, "state": "started"},
+        {"name": "siteops-backup@shop.timer", "enabled": False, "state": "stopped"},
+        {"name": "gone.service", "enabled": True, "state": "started"},
+    ]
+    assert site_units.plan(wanted, site_units.parse_show(SHOWN)) == {
+        "shop-api.service": ["enable", "start"],
+        "gone.service": ["missing"],
+    }
+
+
+def test_restart_is_always_done_and_stop_only_when_running(site_units: ModuleType) -> None:
+    wanted = [
+        {"name": "shop-frontend.service", "enabled": None, "state": "restarted"},
+        {"name": "shop-api.service", "enabled": None, "state": "stopped"},
+        {"name": "siteops-backup@shop.timer", "enabled": True, "state": None},
+        {"name": "gone.service", "enabled": False, "state": "stopped"},
+    ]
+    assert site_units.plan(wanted, site_units.parse_show(SHOWN)) == {
+        "shop-frontend.service": ["restart"],
+        "siteops-backup@shop.timer": ["enable"],
+    }
+    stopping = [{"name": "shop-frontend.service", "enabled": False, "state": "stopped"}]
+    assert site_units.plan(stopping, site_units.parse_show(SHOWN)[:1]) == {
+        "shop-frontend.service": ["disable", "stop"]
+    }
+
+
+def test_a_short_answer_is_not_matched_to_the_wrong_units(site_units: ModuleType) -> None:
+    with pytest.raises(ValueError):
+        site_units.plan([{"name": "a.service"}, {"name": "b.service"}], [{"Id": "a.service"}])
