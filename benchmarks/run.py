@@ -12,7 +12,14 @@ prints a table; with --write, also benchmarks/RESULTS.md. Measured:
 - the floor: benchmarks/floor.sh doing the same kind of steps as one shell
   script over one SSH session, and the ratio siteops / floor;
 - at each checkpoint (sites #1, #10, #25, #50 by default): add-site time of
-  that site, no-op applies, `nginx -t` and reload time, nginx's memory.
+  that site, no-op applies, `nginx -t` and reload time, nginx's memory;
+- each with Mitogen's strategy (ansible.cfg) and with Ansible's own
+  `linear` (--strategies): at a checkpoint the other strategy adds a site of
+  its own (lin01, lin10, ...: the host then has a few more sites than the
+  checkpoint's number), and applies the same site; the all-sites apply runs
+  with the first strategy only;
+- how many tasks ran on the host, and how many module calls they made, in a
+  no-op converge of one site (each loop item is a call).
 
 The no-op apply of one site is short enough for the machine's noise to show
 (on a 2-core VM, +-1 s between identical runs), so it is run --repeat times
@@ -27,6 +34,7 @@ when it takes longer than at the start, the machine itself was slower then
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
@@ -45,11 +53,15 @@ ENV = {**os.environ, "SITEOPS_SANDBOX": NAME, "XDG_STATE_HOME": str(WORK / "stat
 LEVERS_HEADING = "## Levers"
 
 
-def siteops(*args: str) -> float:
+# The strategies compared: Mitogen's (ansible.cfg) and Ansible's own.
+STRATEGIES = {"mitogen": {}, "linear": {"ANSIBLE_STRATEGY": "linear"}}
+
+
+def siteops(*args: str, strategy: str = "mitogen") -> float:
     """Run the CLI; return its wall time in seconds (fails loudly)."""
     started = time.monotonic()
     done = subprocess.run(
-        [SITEOPS, "-i", str(INVENTORY), *args], cwd=REPO, env=ENV,
+        [SITEOPS, "-i", str(INVENTORY), *args], cwd=REPO, env={**ENV, **STRATEGIES[strategy]},
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     elapsed = time.monotonic() - started
@@ -85,18 +97,18 @@ def until_answering(domain: str, started: float, limit: float = 60) -> float:
     return time.monotonic() - started
 
 
-def repeated(times: int, *args: str) -> str:
+def repeated(times: int, *args: str, strategy: str = "mitogen") -> str:
     """Run the CLI ``times`` times; the median wall time, with the lowest and highest."""
-    took = sorted(siteops(*args) for _ in range(times))
+    took = sorted(siteops(*args, strategy=strategy) for _ in range(times))
     if times == 1:
         return f"{took[0]:.1f} s"
     return f"{statistics.median(took):.1f} s (median of {times}: {took[0]:.1f}-{took[-1]:.1f})"
 
 
-def add_site(n: int) -> float:
+def add_site(name: str, strategy: str = "mitogen") -> float:
     started = time.monotonic()
-    siteops("add-site", f"bench{n:02d}", "--domain", f"bench{n:02d}.test", "--runtime", "static")
-    return until_answering(f"bench{n:02d}.test", started)
+    siteops("add-site", name, "--domain", f"{name}.test", "--runtime", "static", strategy=strategy)
+    return until_answering(f"{name}.test", started)
 
 
 def floor(n: int, block: int) -> float:
@@ -104,6 +116,42 @@ def floor(n: int, block: int) -> float:
     started = time.monotonic()
     ssh(f"sudo -n bash -s -- floor{n:02d} {block} floor{n:02d}.test", stdin=script)
     return until_answering(f"floor{n:02d}.test", started)
+
+
+# Actions that run on the controller only: no round trip to the host.
+CONTROLLER_ACTIONS = {
+    "ansible.builtin.assert", "ansible.builtin.debug", "ansible.builtin.fail",
+    "ansible.builtin.set_fact", "ansible.builtin.set_stats", "ansible.builtin.meta",
+    "ansible.builtin.include_tasks", "ansible.builtin.include_role",
+    "ansible.builtin.validate_argument_spec",
+}  # fmt: skip
+
+
+def calls(site: str) -> tuple[int, int]:
+    """Tasks that ran on the host, and module calls there, in a no-op converge of ``site``.
+
+    Counted from ansible-playbook's JSON output (ansible.posix.json): a task
+    that is not skipped and not a controller-only action is one task on the
+    host; each of its loop items that is not skipped is one module call.
+    """
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(INVENTORY / "hosts.yml"),
+         str(REPO / "playbooks" / "site.yml"), "-e", json.dumps({"siteops_only": [site]})],
+        cwd=REPO, env={**ENV, "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        sys.exit(f"counting the calls of a run for {site} failed:\n{done.stdout[-3000:]}")
+    tasks = modules = 0
+    for play in json.loads(done.stdout)["plays"]:
+        for task in play["tasks"]:
+            for result in task["hosts"].values():
+                if result.get("skipped") or result.get("action") in CONTROLLER_ACTIONS:
+                    continue
+                tasks += 1
+                items = result.get("results")
+                modules += 1 if items is None else sum(not i.get("skipped") for i in items)
+    return tasks, modules
 
 
 def calibration() -> float:
@@ -139,19 +187,37 @@ def main() -> None:
         help="runs of each no-op apply of one site; the median is reported (default 3)",
     )  # fmt: skip
     parser.add_argument(
-        "--strategy",
-        help="Ansible strategy for the runs (default: ansible.cfg's mitogen_linear; "
-        "`linear` measures without Mitogen)",
-    )
+        "--strategies", default="mitogen,linear",
+        help="strategies to compare, of: mitogen (ansible.cfg's mitogen_linear), linear "
+        "(default: both; the all-sites apply runs with the first only)",
+    )  # fmt: skip
     args = parser.parse_args()
-    if args.strategy:
-        ENV["ANSIBLE_STRATEGY"] = args.strategy
+    strategies = args.strategies.split(",")
+    if unknown := set(strategies) - set(STRATEGIES):
+        parser.error(f"--strategies: unknown {', '.join(sorted(unknown))}")
     checkpoints = [c for c in map(int, args.checkpoints.split(",")) if c <= args.sites]
     rows: list[tuple[str, str]] = []
 
     def note(label: str, value: str) -> None:
         rows.append((label, value))
-        print(f"{label:<48} {value}", flush=True)
+        print(f"{label:<56} {value}", flush=True)
+
+    def measure(n: int, first: dict[str, float]) -> None:
+        """At a checkpoint: add-site with each strategy, no-op applies, all sites."""
+        for strategy in strategies:
+            # The first strategy adds bench<n> itself; the others an extra site each.
+            name = f"bench{n:02d}" if strategy == strategies[0] else f"{strategy[:3]}{n:02d}"
+            took = add_site(name, strategy)
+            first.setdefault(strategy, took)
+            note(f"add-site #{n}, {strategy} (until it answers)",
+                 f"{took:.1f} s ({took / first[strategy]:.2f}x #1)")  # fmt: skip
+        for strategy in strategies:
+            one = repeated(args.repeat, "apply", "bench01", strategy=strategy)
+            note(f"no-op apply of one site ({n} sites), {strategy}", one)
+        if n > 1:
+            took = siteops("apply", strategy=strategies[0])
+            note(f"no-op apply of all sites ({n} sites), {strategies[0]}", f"{took:.1f} s")
+        note(f"fixed CPU work ({n} sites)", f"{calibration():.0f} ms")
 
     siteops("sandbox", "down")
     up = siteops("sandbox", "up", "--ssh-port", str(SSH_PORT), "--http-port", str(HTTP_PORT),
@@ -159,20 +225,21 @@ def main() -> None:
     note("sandbox up with the host baseline", f"{up:.1f} s")
     note("fixed CPU work at the start (median of 3)", f"{calibration():.0f} ms")
     try:
-        first = add_site(1)
-        note("add-site #1 (until it answers through nginx)", f"{first:.1f} s")
+        first: dict[str, float] = {}
+        measure(1, first)
         floor_time = floor(1, 89)
         note("floor: the same steps as one shell script", f"{floor_time:.1f} s")
-        note("ratio siteops / floor (add-site #1)", f"{first / floor_time:.1f}x")
-        note("no-op apply of one site (1 site)", repeated(args.repeat, "apply", "bench01"))
+        for strategy in strategies:
+            note(f"ratio siteops / floor (add-site #1, {strategy})",
+                 f"{first[strategy] / floor_time:.1f}x")  # fmt: skip
+        tasks, modules = calls("bench01")
+        note("tasks on the host / module calls, no-op converge of one site",
+             f"{tasks} / {modules}")  # fmt: skip
         for n in range(2, args.sites + 1):
-            took = add_site(n)
             if n in checkpoints:
-                note(f"add-site #{n}", f"{took:.1f} s ({took / first:.2f}x #1)")
-                one = repeated(args.repeat, "apply", "bench01")
-                note(f"no-op apply of one site ({n} sites)", one)
-                note(f"no-op apply of all sites ({n} sites)", f"{siteops('apply'):.1f} s")
-                note(f"fixed CPU work ({n} sites)", f"{calibration():.0f} ms")
+                measure(n, first)
+            else:
+                add_site(f"bench{n:02d}")
         check_ms, reload_ms, rss = nginx_facts()
         note(f"nginx -t / reload with {args.sites + 1} vhosts",
              f"{check_ms:.0f} ms / {reload_ms:.0f} ms")  # fmt: skip
@@ -200,9 +267,10 @@ def write(rows: list[tuple[str, str]], args: argparse.Namespace) -> None:
         f"- commit: {commit}",
         f"- machine: {platform.platform()}, {os.cpu_count()} cores, {memory:.0f} GiB",
         f"- command: `.venv/bin/python benchmarks/run.py --sites {args.sites} "
-        f"--checkpoints {args.checkpoints} --repeat {args.repeat}"
-        f"{' --strategy ' + args.strategy if args.strategy else ''} --write`",
-        f"- Ansible strategy: {args.strategy or 'mitogen_linear (ansible.cfg)'}",
+        f"--checkpoints {args.checkpoints} --repeat {args.repeat} "
+        f"--strategies {args.strategies} --write`",
+        "- Ansible strategies: mitogen = siteops.hosting.mitogen_linear (ansible.cfg), "
+        "linear = Ansible's own (ANSIBLE_STRATEGY=linear)",
         "- host: the sandbox (a systemd container on this machine, reached over SSH)",
         "",
         "| measure | value |",

@@ -53,6 +53,7 @@ def test_every_filter_is_registered(filters: ModuleType) -> None:
         "changed_dirs",
         "each_files",
         "formatted",
+        "slice_names",
         "unit_list",
         "unit_states",
     }
@@ -211,35 +212,29 @@ def test_certs_wanted_edge_cases(filters: ModuleType) -> None:
 
 def test_certs_current(filters: ModuleType) -> None:
     registered = {
-        "results": [
-            {
-                "item": "shop",
-                "stdout_lines": [
-                    "X509v3 Subject Alternative Name: ",
-                    "    DNS:www.shop.example.com, DNS:shop.example.com",
-                    f"server = {ACME}",
-                ],
-            },
-            {  # SAN line with an IP address; only the first server line counts
-                "item": "docs",
-                "stdout_lines": [
-                    "DNS:docs.example.org,IP Address:127.0.0.1",
-                    "  server = https://indented.example/",
-                    f"server = {STAGING}",
-                    f"server = {ACME}",
-                ],
-            },
-            {"item": "new", "stdout_lines": []},
-            {"item": "skipped", "skipped": True},
+        "stdout_lines": [
+            "a line before any site is ignored: DNS:stray.example",
+            "siteops-cert shop",
+            "X509v3 Subject Alternative Name: ",
+            "    DNS:www.shop.example.com, DNS:shop.example.com",
+            f"server = {ACME}",
+            # SAN line with an IP address; only the first server line counts
+            "siteops-cert docs",
+            "DNS:docs.example.org,IP Address:127.0.0.1",
+            "  server = https://indented.example/",
+            f"server = {STAGING}",
+            f"server = {ACME}",
+            "siteops-cert new",
         ]
     }
     assert filters.certs_current(registered) == {
         "shop": {"names": ["www.shop.example.com", "shop.example.com"], "server": ACME},
         "docs": {"names": ["docs.example.org"], "server": STAGING},
         "new": {"names": [], "server": ""},
-        "skipped": {"names": [], "server": ""},
     }
-    assert filters.certs_current({"results": []}) == {}
+    assert filters.certs_current({"stdout_lines": []}) == {}
+    assert filters.certs_current({"skipped": True}) == {}
+    assert filters.certs_current(None) == {}
 
 
 def test_certs_due(filters: ModuleType) -> None:
@@ -465,4 +460,22 @@ def test_unit_states_restart_changed_units_and_leave_placeholder_sites_stopped(
         {"name": "shop-frontend.service", "enabled": True, "state": "started"},
         {"name": "shop-api.service", "enabled": True, "state": "restarted"},
         {"name": "blog-frontend.service", "enabled": True},
+    ]
+
+
+def test_slice_names_escape_every_dash(filters: ModuleType) -> None:
+    assert filters.slice_names(["shop", "web-app-v2"], "%s.slice", "\\x2d") == {
+        "shop": "shop.slice",
+        "web-app-v2": "web\\x2dapp\\x2dv2.slice",
+    }
+
+
+def test_site_files_takes_a_per_site_value_from_a_mapping(filters: ModuleType) -> None:
+    specs = [{"path": "/etc/systemd/system/{slice}", "template": "s.j2"}]
+    out = filters.site_files(
+        {"a-b": {}, "cc": {}}, specs, slice={"a-b": "a_b.slice", "cc": "cc.slice"}
+    )
+    assert [e["path"] for e in out] == [
+        "/etc/systemd/system/a_b.slice",
+        "/etc/systemd/system/cc.slice",
     ]

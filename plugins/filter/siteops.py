@@ -121,23 +121,29 @@ def certs_wanted(
     return out
 
 
+_CERT_SECTION = "siteops-cert "
+
+
 def certs_current(registered: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
     """What each site's current certificate covers: ``{names, server}`` by site.
 
-    ``registered`` is a loop over the sites whose output holds the SAN lines
-    of the certificate (``DNS:a, DNS:b``) and the ``server = `` line of its
-    renewal config; without them, no names and no server (``""``).
+    ``registered`` is one command's output: for each site a line
+    ``siteops-cert <site>``, then the SAN lines of its certificate (``DNS:a,
+    DNS:b``) and the ``server = `` line of its renewal config; a site without
+    them has no names and no server (``""``).
     """
     out: dict[str, dict[str, Any]] = {}
-    for result in _results(registered):
-        lines = result.get("stdout_lines", [])
-        names = [
-            name for line in lines if _SAN_LINE.match(line) for name in _SAN_NAME.findall(line)
-        ]
-        servers = [
-            _SERVER_LINE.sub("", line, count=1) for line in lines if _SERVER_LINE.match(line)
-        ]
-        out[result["item"]] = {"names": names, "server": servers[0] if servers else ""}
+    site = None
+    for line in (registered or {}).get("stdout_lines") or []:
+        if line.startswith(_CERT_SECTION):
+            site = line[len(_CERT_SECTION) :].strip()
+            out[site] = {"names": [], "server": ""}
+        elif site is None:
+            continue
+        elif _SAN_LINE.match(line):
+            out[site]["names"].extend(_SAN_NAME.findall(line))
+        elif _SERVER_LINE.match(line) and not out[site]["server"]:
+            out[site]["server"] = _SERVER_LINE.sub("", line, count=1)
     return out
 
 
@@ -194,17 +200,20 @@ def site_files(
 
     In each spec, ``path``, ``src``, ``owner`` and ``group`` are format strings
     (``"{root}/{site}/shared"``, ``owner: "{site}"``) given ``site`` and
-    ``values``; an entry with a ``template`` gets ``vars.item`` =
-    ``{key: site, value: record}``, as in a ``dict2items`` loop. Sites come in
-    their order, and each site's entries in the order of ``specs``.
+    ``values`` (a value that is a mapping gives each site its own:
+    ``slice={"shop": "shop.slice"}``); an entry with a ``template`` gets
+    ``vars.item`` = ``{key: site, value: record}``, as in a ``dict2items``
+    loop. Sites come in their order, and each site's entries in the order of
+    ``specs``.
     """
     out: list[dict[str, Any]] = []
     for site, record in sites.items():
+        fields = {k: v[site] if isinstance(v, Mapping) else v for k, v in values.items()}
         for spec in specs:
             entry = dict(spec)
             for field in _SITE_FILES_FORMATTED:
                 if isinstance(entry.get(field), str):
-                    entry[field] = entry[field].format(site=site, **values)
+                    entry[field] = entry[field].format(site=site, **fields)
             if "template" in entry:
                 entry["vars"] = {**entry.get("vars", {}), "item": {"key": site, "value": record}}
             out.append(entry)
@@ -233,6 +242,11 @@ def each_files(
                 entry["vars"] = {**entry.get("vars", {}), "item": item}
             out.append(entry)
     return out
+
+
+def slice_names(sites: Iterable[str], slice_format: str, dash_escape: str) -> dict[str, str]:
+    """Each site's slice name (the host layout's format, every "-" escaped): ``{site: name}``."""
+    return {site: slice_format % site.replace("-", dash_escape) for site in sites}
 
 
 def formatted(names: Iterable[str], formats: Iterable[str]) -> list[str]:
@@ -320,6 +334,7 @@ class FilterModule:
             "changed_dirs": changed_dirs,
             "each_files": each_files,
             "formatted": formatted,
+            "slice_names": slice_names,
             "unit_list": unit_list,
             "unit_states": unit_states,
         }

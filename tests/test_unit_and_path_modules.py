@@ -6,6 +6,7 @@ systemctl's own output; Molecule runs it against real systemd.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 from pathlib import Path
 from types import ModuleType
@@ -95,3 +96,38 @@ def test_restart_is_always_done_and_stop_only_when_running(site_units: ModuleTyp
 def test_a_short_answer_is_not_matched_to_the_wrong_units(site_units: ModuleType) -> None:
     with pytest.raises(ValueError):
         site_units.plan([{"name": "a.service"}, {"name": "b.service"}], [{"Id": "a.service"}])
+
+
+# site_paths: the read of many sites' paths in one call.
+
+PATHS = Path(__file__).resolve().parent.parent / "plugins" / "modules" / "site_paths.py"
+
+
+@pytest.fixture(scope="module")
+def site_paths() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("siteops_test_site_paths", PATHS)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_site_paths_says_what_exists_with_checksums_asked_for(
+    site_paths: ModuleType, tmp_path: Path
+) -> None:
+    (tmp_path / "shop" / "releases" / "placeholder").mkdir(parents=True)
+    (tmp_path / "shop" / "releases" / "placeholder" / ".siteops-placeholder").write_text("x")
+    (tmp_path / "shop" / "current").symlink_to("releases/placeholder")
+    (tmp_path / "shop" / ".env").write_text("A=1\n")
+    files = {
+        "env": f"{tmp_path}/{{site}}/.env",
+        "placeholder": f"{tmp_path}/{{site}}/current/.siteops-placeholder",
+    }
+    found = site_paths.read(["shop", "blog"], files, ["env"])
+    assert found == {
+        "shop": {
+            "env": {"exists": True, "checksum": hashlib.sha1(b"A=1\n").hexdigest()},  # noqa: S324
+            "placeholder": {"exists": True},
+        },
+        "blog": {"env": {"exists": False, "checksum": None}, "placeholder": {"exists": False}},
+    }
