@@ -80,8 +80,8 @@ EXAMPLES = r"""
 - name: Ensure the site's tree and log rotation are in place
   siteops.hosting.site_files:
     files:
-      - {path: /srv/sites/shop, state: directory, owner: shop, group: shop, mode: "0750"}
-      - {path: /srv/sites/shop/current, state: link, src: releases/placeholder, force: false}
+      - {path: /var/www/shop, state: directory, owner: shop, group: shop, mode: "0750"}
+      - {path: /var/www/shop/current, state: link, src: releases/placeholder, force: false}
       - path: /etc/logrotate.d/siteops-shop
         template: etc/logrotate.d/siteops-site.j2
         vars: {item: {key: shop}}

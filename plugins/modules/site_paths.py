@@ -41,8 +41,8 @@ EXAMPLES = r"""
   siteops.hosting.site_paths:
     sites: [shop, blog]
     files:
-      env: /srv/sites/{site}/shared/.env
-      placeholder: /srv/sites/{site}/current/.siteops-placeholder
+      env: /var/www/{site}/shared/.env
+      placeholder: /var/www/{site}/current/.siteops-placeholder
     checksum: [env]
   register: found
 """
