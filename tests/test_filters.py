@@ -8,6 +8,7 @@ components, a static site, TLS off, a component without a port.
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -54,6 +55,7 @@ def test_every_filter_is_registered(filters: ModuleType) -> None:
         "each_files",
         "formatted",
         "slice_names",
+        "unit_name_pattern",
         "unit_list",
         "unit_states",
     }
@@ -479,3 +481,19 @@ def test_site_files_takes_a_per_site_value_from_a_mapping(filters: ModuleType) -
         "/etc/systemd/system/a_b.slice",
         "/etc/systemd/system/cc.slice",
     ]
+
+
+def test_unit_name_pattern_matches_the_units_of_the_named_sites_only(filters: ModuleType) -> None:
+    pattern = filters.unit_name_pattern(["shop", "web-app"], UNIT_FORMAT, "^[a-z][a-z0-9]{0,15}$")
+    for name in ["shop-frontend.service", "web-app-api.service", "shop-a.service"]:
+        assert re.fullmatch(pattern, name), name
+    for name in [
+        "shop2-frontend.service",
+        "web-frontend.service",
+        "shop-frontend.timer",
+        "shop-Frontend.service",
+        "shop-frontendxxxxxxxxxxxx.service",
+        "xshop-frontend.service",
+    ]:
+        assert not re.search(pattern, name), name
+    assert not re.search(filters.unit_name_pattern([], UNIT_FORMAT, "^x$"), "shop-x.service")

@@ -244,6 +244,33 @@ def each_files(
     return out
 
 
+def unit_name_pattern(sites: Iterable[str], unit_format: str, component_pattern: str) -> str:
+    """A regular expression matching the name of any component unit of any of ``sites``.
+
+    ``unit_format`` is the host layout's (``"%s-%s.service"``, site then
+    component); ``component_pattern`` its component name rule, anchored
+    (``"^[a-z][a-z0-9]{0,15}$"``). No sites: a pattern that matches nothing.
+    """
+    names = sorted(set(sites))
+    if not names:
+        return "(?!)"
+    site_part = "(?:" + "|".join(re.escape(name) for name in names) + ")"
+    component_part = "(?:" + component_pattern.removeprefix("^").removesuffix("$") + ")"
+    # The format's own text escaped, the two fields replaced by their patterns.
+    pieces = unit_format.split("%s")
+    if len(pieces) != 3:
+        raise ValueError(f"unit format {unit_format!r}: expected two %s (site, component)")
+    return (
+        "^"
+        + re.escape(pieces[0])
+        + site_part
+        + re.escape(pieces[1])
+        + component_part
+        + re.escape(pieces[2])
+        + "$"
+    )
+
+
 def slice_names(sites: Iterable[str], slice_format: str, dash_escape: str) -> dict[str, str]:
     """Each site's slice name (the host layout's format, every "-" escaped): ``{site: name}``."""
     return {site: slice_format % site.replace("-", dash_escape) for site in sites}
@@ -335,6 +362,7 @@ class FilterModule:
             "each_files": each_files,
             "formatted": formatted,
             "slice_names": slice_names,
+            "unit_name_pattern": unit_name_pattern,
             "unit_list": unit_list,
             "unit_states": unit_states,
         }
