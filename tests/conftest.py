@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import copy
+import importlib.util
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_INVENTORY = REPO / "inventory" / "example"
+
+
+def load_plugin(path: Path, name: str) -> ModuleType:
+    """A plugin or module file of the collection, imported on its own as ``name``."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
 
 VALID_SITE: dict[str, Any] = {
     "port_block": 2,

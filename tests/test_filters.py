@@ -7,7 +7,6 @@ components, a static site, TLS off, a component without a port.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 from types import ModuleType
@@ -15,6 +14,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from tests.conftest import load_plugin
 
 ROOT = Path(__file__).resolve().parent.parent
 PLUGIN = ROOT / "plugins" / "filter" / "siteops.py"
@@ -24,11 +25,7 @@ UNIT_FORMAT = "%s-%s.service"
 
 @pytest.fixture(scope="module")
 def filters() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("siteops_test_filters", PLUGIN)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_plugin(PLUGIN, "siteops_test_filters")
 
 
 @pytest.fixture

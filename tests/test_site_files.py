@@ -8,7 +8,6 @@ match, byte for byte, what ansible.builtin.template writes.
 from __future__ import annotations
 
 import grp
-import importlib.util
 import os
 import pwd
 import subprocess
@@ -20,6 +19,7 @@ from typing import Any
 import pytest
 
 from siteops import resources
+from tests.conftest import load_plugin
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULE = ROOT / "plugins" / "modules" / "site_files.py"
@@ -29,11 +29,7 @@ GROUP = grp.getgrgid(os.getgid()).gr_name
 
 @pytest.fixture(scope="module")
 def site_files() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("siteops_test_site_files", MODULE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_plugin(MODULE, "siteops_test_site_files")
 
 
 def entry(path: Path | str, **fields: Any) -> dict[str, Any]:

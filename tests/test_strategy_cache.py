@@ -7,7 +7,6 @@ written must never be read (minified source runs on the managed hosts).
 
 from __future__ import annotations
 
-import importlib.util
 import marshal
 import stat
 from collections.abc import Iterator
@@ -19,6 +18,8 @@ import mitogen.imports
 import mitogen.minify
 import pytest
 
+from tests.conftest import load_plugin
+
 PLUGIN = Path(__file__).resolve().parent.parent / "plugins" / "strategy" / "mitogen_linear.py"
 SOURCE = (
     '"""Doc."""\n\nimport os  # why\nfrom json import dumps\n\n\ndef f():\n    """Doc."""\n'
@@ -29,10 +30,7 @@ SOURCE = (
 @pytest.fixture
 def strategy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
     monkeypatch.setenv("SITEOPS_CACHE_DIR", str(tmp_path / "cache"))
-    spec = importlib.util.spec_from_file_location("siteops_test_mitogen_linear", PLUGIN)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_plugin(PLUGIN, "siteops_test_mitogen_linear")
     yield module
     module._trusted_cache_dir.cache_clear()
 

@@ -7,11 +7,12 @@ systemctl's own output; Molecule runs it against real systemd.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+
+from tests.conftest import load_plugin
 
 MODULE = Path(__file__).resolve().parent.parent / "plugins" / "modules" / "site_units.py"
 
@@ -40,11 +41,7 @@ UnitFileState=
 
 @pytest.fixture(scope="module")
 def site_units() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("siteops_test_site_units", MODULE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_plugin(MODULE, "siteops_test_site_units")
 
 
 def test_systemctl_show_is_read_unit_by_unit(site_units: ModuleType) -> None:
@@ -105,11 +102,7 @@ PATHS = Path(__file__).resolve().parent.parent / "plugins" / "modules" / "site_p
 
 @pytest.fixture(scope="module")
 def site_paths() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("siteops_test_site_paths", PATHS)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_plugin(PATHS, "siteops_test_site_paths")
 
 
 def test_site_paths_says_what_exists_with_checksums_asked_for(
