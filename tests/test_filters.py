@@ -7,6 +7,8 @@ components, a static site, TLS off, a component without a port.
 
 from __future__ import annotations
 
+import base64
+
 import re
 from pathlib import Path
 from types import ModuleType
@@ -47,6 +49,8 @@ def test_every_filter_is_registered(filters: ModuleType) -> None:
         "cert_names",
         "challenge_check_failures",
         "site_names",
+        "env_secrets",
+        "site_passwords",
         "site_files",
         "changed_dirs",
         "each_files",
@@ -494,3 +498,31 @@ def test_unit_name_pattern_matches_the_units_of_the_named_sites_only(filters: Mo
     ]:
         assert not re.search(pattern, name), name
     assert not re.search(filters.unit_name_pattern([], UNIT_FORMAT, "^x$"), "shop-x.service")
+
+
+def _slurped(site: str, text: str) -> dict[str, Any]:
+    return {"item": site, "content": base64.b64encode(text.encode()).decode()}
+
+
+def test_env_secrets_takes_the_password_of_the_named_line(filters: ModuleType) -> None:
+    registered = {
+        "results": [
+            _slurped("shop", "A=1\nDATABASE_URL=postgresql://shop:s3cretXYZ@127.0.0.1:5432/shop\n"),
+            _slurped("blog", "REDIS_URL=redis://blog:r3dis@127.0.0.1:6379/0\n"),
+            _slurped("odd", "DATABASE_URL=postgresql://odd:has%20space@127.0.0.1/odd\n"),
+            {"item": "new", "failed": True, "msg": "file not found"},
+            {"item": "skipped", "skipped": True},
+        ]
+    }
+    assert filters.env_secrets(registered, "DATABASE_URL") == {"shop": "s3cretXYZ"}
+    assert filters.env_secrets(registered, "REDIS_URL") == {"blog": "r3dis"}
+    assert filters.env_secrets(None, "REDIS_URL") == {}
+
+
+def test_site_passwords_keep_existing_ones_and_make_new_ones(filters: ModuleType) -> None:
+    out = filters.site_passwords(["shop", "blog", "docs"], {"shop": "kept123"}, 32)
+    assert out["shop"] == "kept123"
+    assert re.fullmatch(r"[A-Za-z0-9]{32}", out["blog"])
+    assert re.fullmatch(r"[A-Za-z0-9]{32}", out["docs"])
+    assert out["blog"] != out["docs"]
+    assert filters.site_passwords([], {}, 32) == {}

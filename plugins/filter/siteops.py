@@ -12,7 +12,10 @@ and registered loop results; the outputs are plain lists and dicts.
 
 from __future__ import annotations
 
+import base64
 import re
+import secrets
+import string
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -318,6 +321,37 @@ def changed_dirs(registered: Mapping[str, Any] | None, root: str) -> list[str]:
     return out
 
 
+_PASSWORD_CHARS = string.ascii_letters + string.digits
+
+
+def env_secrets(registered: Mapping[str, Any] | None, key: str) -> dict[str, str]:
+    """The password in each site's ``.env`` line ``KEY=<scheme>://<user>:<password>@...``.
+
+    ``registered`` is a slurp loop over the sites (the item is the site's name);
+    a site whose ``.env`` could not be read, or has no such line, is left out.
+    Passwords siteops makes are letters and digits only; anything else is not
+    taken as one.
+    """
+    line = re.compile(rf"^{re.escape(key)}=[a-z]+://[^:\n]+:([A-Za-z0-9]+)@", re.MULTILINE)
+    out: dict[str, str] = {}
+    for result in _results(registered):
+        if "content" not in result:
+            continue
+        text = base64.b64decode(result["content"]).decode("utf-8", "replace")
+        found = line.search(text)
+        if found:
+            out[result["item"]] = found.group(1)
+    return out
+
+
+def site_passwords(sites: Iterable[str], existing: Mapping[str, str], length: int) -> dict[str, str]:
+    """Each site's password: the one it already has, or a new one (letters and digits)."""
+    return {
+        site: existing.get(site) or "".join(secrets.choice(_PASSWORD_CHARS) for _ in range(length))
+        for site in sites
+    }
+
+
 def site_names(names: Any, pattern: str, min_length: int, max_length: int) -> list[str]:
     """``names`` as a list of site names, each checked against the host layout's rule.
 
@@ -357,6 +391,8 @@ class FilterModule:
             "cert_names": cert_names,
             "challenge_check_failures": challenge_check_failures,
             "site_names": site_names,
+            "env_secrets": env_secrets,
+            "site_passwords": site_passwords,
             "site_files": site_files,
             "changed_dirs": changed_dirs,
             "each_files": each_files,
