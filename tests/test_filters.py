@@ -8,7 +8,6 @@ components, a static site, TLS off, a component without a port.
 from __future__ import annotations
 
 import base64
-
 import re
 from pathlib import Path
 from types import ModuleType

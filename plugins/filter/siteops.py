@@ -344,7 +344,9 @@ def env_secrets(registered: Mapping[str, Any] | None, key: str) -> dict[str, str
     return out
 
 
-def site_passwords(sites: Iterable[str], existing: Mapping[str, str], length: int) -> dict[str, str]:
+def site_passwords(
+    sites: Iterable[str], existing: Mapping[str, str], length: int
+) -> dict[str, str]:
     """Each site's password: the one it already has, or a new one (letters and digits)."""
     return {
         site: existing.get(site) or "".join(secrets.choice(_PASSWORD_CHARS) for _ in range(length))
