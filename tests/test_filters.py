@@ -8,6 +8,8 @@ components, a static site, TLS off, a component without a port.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import re
 from pathlib import Path
 from types import ModuleType
@@ -50,6 +52,10 @@ def test_every_filter_is_registered(filters: ModuleType) -> None:
         "site_names",
         "env_secrets",
         "site_passwords",
+        "scram_matches",
+        "pg_roles_to_fix",
+        "pg_databases_to_fix",
+        "pg_public_sites",
         "site_files",
         "changed_dirs",
         "each_files",
@@ -525,3 +531,66 @@ def test_site_passwords_keep_existing_ones_and_make_new_ones(filters: ModuleType
     assert re.fullmatch(r"[A-Za-z0-9]{32}", out["docs"])
     assert out["blog"] != out["docs"]
     assert filters.site_passwords([], {}, 32) == {}
+
+
+def _scram(password: str, salt: bytes = b"0123456789abcdef", iterations: int = 4096) -> str:
+    """A SCRAM-SHA-256 verifier as PostgreSQL stores it (RFC 5802, independently of the filter)."""
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    client = hmac.new(salted, b"Client Key", "sha256").digest()
+    server = hmac.new(salted, b"Server Key", "sha256").digest()
+    b64 = base64.b64encode
+    stored = b64(hashlib.sha256(client).digest()).decode()
+    return f"SCRAM-SHA-256${iterations}:{b64(salt).decode()}${stored}:{b64(server).decode()}"
+
+
+def test_scram_matches_only_the_password_it_was_made_from(filters: ModuleType) -> None:
+    verifier = _scram("s3cretXYZ")
+    assert filters.scram_matches(verifier, "s3cretXYZ")
+    assert not filters.scram_matches(verifier, "s3cretXYz")
+    assert not filters.scram_matches("md5" + "0" * 32, "s3cretXYZ")
+    assert not filters.scram_matches(None, "s3cretXYZ")
+    assert not filters.scram_matches("", "s3cretXYZ")
+
+
+def _row(site: str, password: str, **changes: Any) -> dict[str, Any]:
+    row = {
+        "site": site, "rolname": site, "rolcanlogin": True, "rolinherit": True,
+        "rolsuper": False, "rolcreatedb": False, "rolcreaterole": False,
+        "rolreplication": False, "rolconnlimit": 20, "rolpassword": _scram(password),
+        "datname": site, "owner": site, "encoding": "UTF8",
+    }  # fmt: skip
+    row.update(changes)
+    return row
+
+
+def test_pg_roles_to_fix_names_missing_and_differing_roles_only(filters: ModuleType) -> None:
+    sites = {s: {} for s in ["ok", "gone", "super", "limit", "pw", "own"]}
+    sites["own"] = {"database": {"connection_limit": 5}}
+    passwords = {s: f"pw{s}" for s in sites}
+    rows = [
+        _row("ok", "pwok"),
+        _row("gone", "x", rolname=None, rolpassword=None),
+        _row("super", "pwsuper", rolsuper=True),
+        _row("limit", "pwlimit", rolconnlimit=-1),
+        _row("pw", "changed"),
+        _row("own", "pwown", rolconnlimit=5),
+    ]
+    assert filters.pg_roles_to_fix(rows, sites, passwords, 20) == ["gone", "super", "limit", "pw"]
+    assert filters.pg_roles_to_fix({}, {"new": {}}, {"new": "p"}, 20) == ["new"]
+
+
+def test_pg_databases_to_fix_names_missing_or_foreign_databases(filters: ModuleType) -> None:
+    rows = [
+        _row("ok", "p"),
+        _row("nodb", "p", datname=None, owner=None, encoding=None),
+        _row("foreign", "p", owner="postgres"),
+        _row("latin", "p", encoding="LATIN1"),
+    ]
+    names = ["ok", "nodb", "foreign", "latin", "unread"]
+    assert filters.pg_databases_to_fix(rows, names) == ["nodb", "foreign", "latin", "unread"]
+
+
+def test_pg_public_sites_are_the_rows_marked_public(filters: ModuleType) -> None:
+    rows = [_row("a", "p", public=True), _row("b", "p", public=False), _row("c", "p")]
+    assert filters.pg_public_sites(rows) == ["a"]
+    assert filters.pg_public_sites({}) == []

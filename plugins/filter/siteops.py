@@ -13,6 +13,8 @@ and registered loop results; the outputs are plain lists and dicts.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import re
 import secrets
 import string
@@ -354,6 +356,81 @@ def site_passwords(
     }
 
 
+_SCRAM = re.compile(r"SCRAM-SHA-256\$(\d+):([^$]+)\$([^:]+):(.+)")
+
+
+def scram_matches(verifier: str | None, password: str) -> bool:
+    """Whether ``password`` is the one PostgreSQL's SCRAM-SHA-256 ``verifier`` was made from.
+
+    ``verifier`` is ``pg_authid.rolpassword``:
+    ``SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`` (RFC 5802,
+    7677). siteops' passwords are letters and digits, which SASLprep leaves as
+    they are. Anything else (md5, none) does not match.
+    """
+    found = _SCRAM.fullmatch(verifier or "")
+    if not found:
+        return False
+    iterations, salt, stored = int(found[1]), base64.b64decode(found[2]), found[3]
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", "sha256").digest()
+    wanted = base64.b64encode(hashlib.sha256(client_key).digest()).decode("ascii")
+    return hmac.compare_digest(wanted, stored)
+
+
+def pg_roles_to_fix(
+    rows: Any, sites: Mapping[str, Any], passwords: Mapping[str, str], default_limit: int
+) -> list[str]:
+    """The sites whose PostgreSQL role is missing or differs from what siteops makes.
+
+    ``rows`` is the read of tasks/sites.yml (one row per site: ``site``,
+    ``rolname`` (null when missing), the role's attributes, ``rolpassword``).
+    A role must log in and inherit, be nothing more (superuser, createdb,
+    createrole, replication), have the site's connection limit and the
+    site's password.
+    """
+    by_site = {row["site"]: row for row in _rows(rows)}
+    out: list[str] = []
+    for site, record in sites.items():
+        row = by_site.get(site)
+        database = record.get("database", {}) if isinstance(record, Mapping) else {}
+        limit = database.get("connection_limit") or default_limit
+        if (
+            row is None
+            or row.get("rolname") is None
+            or not row.get("rolcanlogin")
+            or not row.get("rolinherit")
+            or row.get("rolsuper")
+            or row.get("rolcreatedb")
+            or row.get("rolcreaterole")
+            or row.get("rolreplication")
+            or row.get("rolconnlimit") != limit
+            or not scram_matches(row.get("rolpassword"), passwords[site])
+        ):
+            out.append(site)
+    return out
+
+
+def pg_databases_to_fix(rows: Any, sites: Iterable[str]) -> list[str]:
+    """The sites whose database is missing, not owned by the site's role, or not UTF-8."""
+    by_site = {row["site"]: row for row in _rows(rows)}
+    out: list[str] = []
+    for site in sites:
+        row = by_site.get(site, {})
+        if row.get("datname") is None or row.get("owner") != site or row.get("encoding") != "UTF8":
+            out.append(site)
+    return out
+
+
+def pg_public_sites(rows: Any) -> list[str]:
+    """The sites whose database PUBLIC may still connect to (the read's ``public`` column)."""
+    return [row["site"] for row in _rows(rows) if row.get("public")]
+
+
+def _rows(rows: Any) -> list[Mapping[str, Any]]:
+    """postgresql_query's ``query_result``: a list of rows ({} when there were none)."""
+    return list(rows) if isinstance(rows, list) else []
+
+
 def site_names(names: Any, pattern: str, min_length: int, max_length: int) -> list[str]:
     """``names`` as a list of site names, each checked against the host layout's rule.
 
@@ -395,6 +472,10 @@ class FilterModule:
             "site_names": site_names,
             "env_secrets": env_secrets,
             "site_passwords": site_passwords,
+            "scram_matches": scram_matches,
+            "pg_roles_to_fix": pg_roles_to_fix,
+            "pg_databases_to_fix": pg_databases_to_fix,
+            "pg_public_sites": pg_public_sites,
             "site_files": site_files,
             "changed_dirs": changed_dirs,
             "each_files": each_files,
