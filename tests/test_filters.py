@@ -505,23 +505,25 @@ def test_unit_name_pattern_matches_the_units_of_the_named_sites_only(filters: Mo
     assert not re.search(filters.unit_name_pattern([], UNIT_FORMAT, "^x$"), "shop-x.service")
 
 
-def _slurped(site: str, text: str) -> dict[str, Any]:
-    return {"item": site, "content": base64.b64encode(text.encode()).decode()}
-
-
 def test_env_secrets_takes_the_password_of_the_named_line(filters: ModuleType) -> None:
-    registered = {
-        "results": [
-            _slurped("shop", "A=1\nDATABASE_URL=postgresql://shop:s3cretXYZ@127.0.0.1:5432/shop\n"),
-            _slurped("blog", "REDIS_URL=redis://blog:r3dis@127.0.0.1:6379/0\n"),
-            _slurped("odd", "DATABASE_URL=postgresql://odd:has%20space@127.0.0.1/odd\n"),
-            {"item": "new", "failed": True, "msg": "file not found"},
-            {"item": "skipped", "skipped": True},
-        ]
+    found = {
+        "sites": {
+            "shop": {
+                "env": {
+                    "content": "A=1\nDATABASE_URL=postgresql://shop:s3cretXYZ@127.0.0.1:5432/shop\n"
+                }
+            },
+            "blog": {"env": {"content": "REDIS_URL=redis://blog:r3dis@127.0.0.1:6379/0\n"}},
+            "odd": {
+                "env": {"content": "DATABASE_URL=postgresql://odd:has%20space@127.0.0.1/odd\n"}
+            },
+            "new": {"env": {"exists": False, "content": None}},
+        }
     }
-    assert filters.env_secrets(registered, "DATABASE_URL") == {"shop": "s3cretXYZ"}
-    assert filters.env_secrets(registered, "REDIS_URL") == {"blog": "r3dis"}
+    assert filters.env_secrets(found, "DATABASE_URL") == {"shop": "s3cretXYZ"}
+    assert filters.env_secrets(found, "REDIS_URL") == {"blog": "r3dis"}
     assert filters.env_secrets(None, "REDIS_URL") == {}
+    assert filters.env_secrets({"skipped": True}, "REDIS_URL") == {}
 
 
 def test_site_passwords_keep_existing_ones_and_make_new_ones(filters: ModuleType) -> None:

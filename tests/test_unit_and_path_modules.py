@@ -116,11 +116,18 @@ def test_site_paths_says_what_exists_with_checksums_asked_for(
         "env": f"{tmp_path}/{{site}}/.env",
         "placeholder": f"{tmp_path}/{{site}}/current/.siteops-placeholder",
     }
-    found = site_paths.read(["shop", "blog"], files, ["env"])
+    found = site_paths.read(["shop", "blog"], files, ["env"], ["env"])
     assert found == {
         "shop": {
-            "env": {"exists": True, "checksum": hashlib.sha1(b"A=1\n").hexdigest()},  # noqa: S324
+            "env": {
+                "exists": True,
+                "checksum": hashlib.sha1(b"A=1\n").hexdigest(),  # noqa: S324
+                "content": "A=1\n",
+            },
             "placeholder": {"exists": True},
         },
-        "blog": {"env": {"exists": False, "checksum": None}, "placeholder": {"exists": False}},
+        "blog": {
+            "env": {"exists": False, "checksum": None, "content": None},
+            "placeholder": {"exists": False},
+        },
     }

@@ -326,23 +326,21 @@ def changed_dirs(registered: Mapping[str, Any] | None, root: str) -> list[str]:
 _PASSWORD_CHARS = string.ascii_letters + string.digits
 
 
-def env_secrets(registered: Mapping[str, Any] | None, key: str) -> dict[str, str]:
+def env_secrets(found: Mapping[str, Any] | None, key: str, label: str = "env") -> dict[str, str]:
     """The password in each site's ``.env`` line ``KEY=<scheme>://<user>:<password>@...``.
 
-    ``registered`` is a slurp loop over the sites (the item is the site's name);
-    a site whose ``.env`` could not be read, or has no such line, is left out.
+    ``found`` is what siteops.hosting.site_paths read (``sites.<site>.<label>.content``);
+    a site whose ``.env`` was missing, or has no such line, is left out.
     Passwords siteops makes are letters and digits only; anything else is not
     taken as one.
     """
     line = re.compile(rf"^{re.escape(key)}=[a-z]+://[^:\n]+:([A-Za-z0-9]+)@", re.MULTILINE)
     out: dict[str, str] = {}
-    for result in _results(registered):
-        if "content" not in result:
-            continue
-        text = base64.b64decode(result["content"]).decode("utf-8", "replace")
-        found = line.search(text)
-        if found:
-            out[result["item"]] = found.group(1)
+    for site, paths in ((found or {}).get("sites") or {}).items():
+        text = (paths.get(label) or {}).get("content")
+        match = line.search(text) if isinstance(text, str) else None
+        if match:
+            out[site] = match.group(1)
     return out
 
 

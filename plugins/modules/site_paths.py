@@ -29,6 +29,13 @@ options:
     type: list
     elements: str
     default: []
+  read:
+    description:
+      - Labels whose files are also read, as text (C(content); C(none) when missing).
+      - The content may hold secrets (a site's .env); use C(no_log) on the task.
+    type: list
+    elements: str
+    default: []
 attributes:
   check_mode:
     support: full
@@ -65,8 +72,13 @@ from typing import Any
 from ansible.module_utils.basic import AnsibleModule
 
 
-def read(sites: list[str], files: dict[str, str], checksum: list[str]) -> dict[str, Any]:
-    """What each site's paths are: exists, and the SHA-1 of the labels in ``checksum``."""
+def read(
+    sites: list[str], files: dict[str, str], checksum: list[str], contents: list[str] | None = None
+) -> dict[str, Any]:
+    """What each site's paths are: exists, the SHA-1 of the labels in ``checksum``
+
+    and the text of the labels in ``contents``.
+    """
     out: dict[str, Any] = {}
     for site in sites:
         found: dict[str, Any] = {}
@@ -81,6 +93,11 @@ def read(sites: list[str], files: dict[str, str], checksum: list[str]) -> dict[s
                         for chunk in iter(lambda: handle.read(65536), b""):
                             digest.update(chunk)
                     info["checksum"] = digest.hexdigest()
+            if label in (contents or []):
+                info["content"] = None
+                if os.path.isfile(path):
+                    with open(path, encoding="utf-8", errors="replace") as handle:
+                        info["content"] = handle.read()
             found[label] = info
         out[site] = found
     return out
@@ -92,12 +109,14 @@ def main() -> None:
             sites=dict(type="list", elements="str", required=True),
             files=dict(type="dict", required=True),
             checksum=dict(type="list", elements="str", default=[]),
+            read=dict(type="list", elements="str", default=[]),
         ),
         supports_check_mode=True,
     )
     files = {str(k): str(v) for k, v in module.params["files"].items()}
     module.exit_json(
-        changed=False, sites=read(module.params["sites"], files, module.params["checksum"])
+        changed=False,
+        sites=read(module.params["sites"], files, module.params["checksum"], module.params["read"]),
     )
 
 
