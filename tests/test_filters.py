@@ -52,6 +52,7 @@ def test_every_filter_is_registered(filters: ModuleType) -> None:
         "site_names",
         "env_secrets",
         "site_passwords",
+        "site_env_blocks",
         "scram_matches",
         "pg_roles_to_fix",
         "pg_databases_to_fix",
@@ -634,3 +635,28 @@ def test_accounts_to_fix_with_nothing_read_fixes_everything(filters: ModuleType)
     out = filters.accounts_to_fix(read, ["shop"], "/srv/sites", "/usr/sbin/nologin")
     assert out == {"groups": [], "users": ["shop"]}
     assert filters.accounts_to_fix(None, [], "/srv/sites", "/x") == {"groups": [], "users": []}
+
+
+def test_site_env_blocks_are_what_the_jinja_block_gave(
+    filters: ModuleType, sites: dict[str, Any]
+) -> None:
+    blocks = filters.site_env_blocks(sites, "/srv/sites", {"APP_ENV": "production"})
+    ports = [
+        f"{name.upper()}_PORT={c['port']}"
+        for name, c in sites["shop"]["components"].items()
+        if c.get("port") is not None
+    ]
+    assert blocks["shop"].splitlines() == [
+        "SITE_NAME=shop",
+        "SITE_ROOT=/srv/sites/shop",
+        "HOST=127.0.0.1",
+        f"PORT={sites['shop']['components']['frontend']['port']}",
+        *ports,
+        "APP_ENV=production",
+    ]
+    assert blocks["docs-site"].splitlines()[:3] == [
+        "SITE_NAME=docs-site",
+        "SITE_ROOT=/srv/sites/docs-site",
+        "HOST=127.0.0.1",
+    ]
+    assert not blocks["docs-site"].endswith("\n")

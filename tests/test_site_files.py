@@ -175,6 +175,50 @@ def test_a_directory_where_a_file_is_wanted_is_refused(
         ensure(site_files, [entry(tmp_path / "x", content="")])
 
 
+SITE_MARK = "# {mark} site block"
+DB_MARK = "# {mark} db block"
+
+
+def test_blocks_go_where_blockinfile_puts_them_and_change_only_themselves(
+    site_files: ModuleType, tmp_path: Path
+) -> None:
+    env = tmp_path / ".env"
+    env.write_text("MINE=1\n")
+    blocks = [
+        entry(
+            env, state="block", marker=SITE_MARK, block="A=1\nB=2", mode="0600", insert_before="BOF"
+        ),
+        entry(env, state="block", marker="# {mark} end", block="Z=9"),
+        entry(env, state="block", marker=DB_MARK, block="DB=x", insert_after="^# END site block"),
+    ]
+    done = ensure(site_files, blocks)
+    assert done.changed == [str(env)]
+    assert env.read_text() == (
+        "# BEGIN site block\nA=1\nB=2\n# END site block\n"
+        "# BEGIN db block\nDB=x\n# END db block\nMINE=1\n# BEGIN end\nZ=9\n# END end\n"
+    )
+    assert oct(env.stat().st_mode & 0o777) == "0o600"
+    assert ensure(site_files, blocks).changed == []
+    blocks[2]["block"] = "DB=y"
+    checked = ensure(site_files, blocks, check=True)
+    # Only the block is shown, never the rest of the file.
+    assert checked.diffs == [
+        {
+            "before_header": str(env),
+            "after_header": str(env),
+            "before": "# BEGIN db block\nDB=x\n# END db block\n",
+            "after": "# BEGIN db block\nDB=y\n# END db block\n",
+        }
+    ]
+    ensure(site_files, blocks)
+    assert "DB=y\n# END db block\nMINE=1\n# BEGIN end" in env.read_text()
+
+
+def test_a_block_without_its_marker_is_refused(site_files: ModuleType, tmp_path: Path) -> None:
+    with pytest.raises(site_files.EntryError, match="marker"):
+        ensure(site_files, [entry(tmp_path / "x", state="block", marker="# no mark", block="")])
+
+
 PLAYBOOK = """
 - hosts: localhost
   connection: local
@@ -199,9 +243,33 @@ PLAYBOOK = """
               item: {{key: shop, value: {{port: 4100}}}}
             mode: "0644"
       register: result
+    - name: Write two blocks with the builtin blockinfile
+      ansible.builtin.blockinfile:
+        path: "{out}/env"
+        create: true
+        mode: "0600"
+        insertbefore: BOF
+        marker: "# {{mark}} site block"
+        block: "A=1\\nB=2"
+    - name: Write the second block with the builtin blockinfile
+      ansible.builtin.blockinfile:
+        path: "{out}/env"
+        marker: "# {{mark}} db block"
+        insertafter: "^# END site block"
+        block: "DB=x"
+    - name: Ensure the same blocks through site_files
+      siteops.hosting.site_files:
+        files:
+          - {{path: "{out}/env", state: block, marker: "# {{mark}} site block", block: "A=1\\nB=2",
+             insert_before: BOF}}
+          - {{path: "{out}/env", state: block, marker: "# {{mark}} db block", block: "DB=x",
+             insert_after: "^# END site block"}}
+      register: blocks
     - name: Show the result
       ansible.builtin.debug:
-        msg: "RESULT {{{{ result.changed_paths | join(' ') }}}} END"
+        msg: >-
+          RESULT {{{{ result.changed_paths | join(' ') }}}} END
+          BLOCKS {{{{ blocks.changed_paths | join(' ') }}}} DONE
 """
 
 TEMPLATE = """# {{ ansible_managed }}
@@ -256,3 +324,8 @@ def test_the_action_renders_templates_as_the_builtin_template_does(tmp_path: Pat
     rc, again = play(tmp_path)
     assert rc == 0, again
     assert changed_paths(again) == []
+    # Blocks written by ansible.builtin.blockinfile are what site_files writes.
+    assert "BLOCKS  DONE" in again and "BLOCKS  DONE" in output
+    assert (out / "env").read_text() == (
+        "# BEGIN site block\nA=1\nB=2\n# END site block\n# BEGIN db block\nDB=x\n# END db block\n"
+    )

@@ -104,6 +104,31 @@ def site_env_keys(sites: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[st
     return out
 
 
+def site_env_blocks(
+    sites: Mapping[str, Any], root: str, extra: Mapping[str, Any]
+) -> dict[str, str]:
+    """The block site_user manages at the top of each site's ``.env``, by site.
+
+    ``SITE_NAME``, ``SITE_ROOT``, ``HOST``, ``PORT`` (the frontend's, when it
+    has one), ``<COMPONENT>_PORT`` for each component with a port, then the
+    variables of ``extra`` (site_user_env_extra); one per line.
+    """
+    out: dict[str, str] = {}
+    for site, record in sites.items():
+        components = record["components"]
+        lines = [f"SITE_NAME={site}", f"SITE_ROOT={root}/{site}", "HOST=127.0.0.1"]
+        if components.get("frontend", {}).get("port") is not None:
+            lines.append(f"PORT={components['frontend']['port']}")
+        lines += [
+            f"{name.upper()}_PORT={component['port']}"
+            for name, component in components.items()
+            if component.get("port") is not None
+        ]
+        lines += [f"{key}={value}" for key, value in extra.items()]
+        out[site] = "\n".join(lines)
+    return out
+
+
 def certs_wanted(
     sites: Mapping[str, Any], default_directory: str, default_email: str
 ) -> dict[str, dict[str, Any]]:
@@ -195,7 +220,7 @@ def challenge_check_failures(registered: Mapping[str, Any] | None) -> list[dict[
     return out
 
 
-_SITE_FILES_FORMATTED = ("path", "src", "owner", "group")
+_SITE_FILES_FORMATTED = ("path", "src", "owner", "group", "block")
 
 
 def site_files(
@@ -517,6 +542,7 @@ class FilterModule:
             "site_names": site_names,
             "env_secrets": env_secrets,
             "site_passwords": site_passwords,
+            "site_env_blocks": site_env_blocks,
             "scram_matches": scram_matches,
             "pg_roles_to_fix": pg_roles_to_fix,
             "pg_databases_to_fix": pg_databases_to_fix,

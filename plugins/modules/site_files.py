@@ -33,11 +33,29 @@ options:
         required: true
       state:
         description:
-          - V(directory), V(file) (with O(files[].content)), V(touch) (an empty
-            file when missing, its content and times left alone), V(link) (to
-            O(files[].src)) or V(absent) (a file, link or whole directory removed).
+          - V(directory), V(file) (with O(files[].content)), V(block) (the lines
+            of O(files[].block) between the two O(files[].marker) lines, the rest
+            of the file left alone, as ansible.builtin.blockinfile does), V(touch)
+            (an empty file when missing, its content and times left alone),
+            V(link) (to O(files[].src)) or V(absent) (a file, link or whole
+            directory removed).
         type: str
-        choices: [directory, file, touch, link, absent]
+        choices: [directory, file, block, touch, link, absent]
+      block:
+        description: The managed lines (V(block)).
+        type: str
+      marker:
+        description: The marker line, C({mark}) standing for C(BEGIN) and C(END) (V(block)).
+        type: str
+      insert_after:
+        description:
+          - Where a new block goes (V(block)) - after the last line matching this
+            regular expression; at the end when none does, or when not given.
+        type: str
+      insert_before:
+        description: V(BOF) puts a new block at the start of the file (V(block)).
+        type: str
+        choices: [BOF]
         default: file
       content:
         description: The file's content (V(file)).
@@ -103,6 +121,7 @@ changed_paths:
 import grp
 import os
 import pwd
+import re
 import shutil
 import stat
 import subprocess
@@ -114,8 +133,14 @@ from ansible.module_utils.basic import AnsibleModule
 _ENTRY = dict(
     path=dict(type="path", required=True),
     state=dict(
-        type="str", default="file", choices=["directory", "file", "touch", "link", "absent"]
+        type="str",
+        default="file",
+        choices=["directory", "file", "block", "touch", "link", "absent"],
     ),
+    block=dict(type="str"),
+    marker=dict(type="str"),
+    insert_after=dict(type="str"),
+    insert_before=dict(type="str", choices=["BOF"]),
     content=dict(type="str"),
     template=dict(type="str"),
     vars=dict(type="dict"),
@@ -239,6 +264,8 @@ class Ensurer:
             self._directory(path, mode)
         elif state == "touch":
             self._touch(path, mode)
+        elif state == "block":
+            self._block(path, entry, mode, uid, gid)
         else:
             self._file(path, entry, mode, uid, gid)
         self._attributes(path, mode, uid, gid)
@@ -266,23 +293,66 @@ class Ensurer:
         content = entry.get("content")
         if content is None:
             raise EntryError("a file needs content (or a template)")
-        wanted = content.encode("utf-8")
-        old: bytes | None = None
-        if os.path.lexists(path):
-            if not stat.S_ISREG(os.lstat(path).st_mode):
-                raise EntryError("exists and is not a regular file")
-            with open(path, "rb") as handle:
-                old = handle.read()
-            if old == wanted:
-                return
+        old = self._read(path)
+        if old is not None and old == content.encode("utf-8"):
+            return
+        before = "" if old is None else old.decode("utf-8", "replace")
+        self._write(path, content, (before, content), entry, mode, uid, gid)
+
+    def _block(
+        self, path: str, entry: dict[str, Any], mode: int | None, uid: int | None, gid: int | None
+    ) -> None:
+        marker = entry.get("marker") or ""
+        if "{mark}" not in marker:
+            raise EntryError("a block needs a marker with {mark}")
+        begin, end = marker.replace("{mark}", "BEGIN"), marker.replace("{mark}", "END")
+        raw = self._read(path)
+        lines = [] if raw is None else raw.decode("utf-8").splitlines()
+        wanted = [begin, *(entry.get("block") or "").splitlines(), end]
+        if begin in lines and end in lines[lines.index(begin) :]:
+            start = lines.index(begin)
+            stop = lines.index(end, start)
+            before_block = lines[start : stop + 1]
+            new = lines[:start] + wanted + lines[stop + 1 :]
+        else:
+            before_block = []
+            at = len(lines)
+            if entry.get("insert_before") == "BOF":
+                at = 0
+            elif entry.get("insert_after"):
+                after = re.compile(entry["insert_after"])
+                found = [i for i, line in enumerate(lines) if after.search(line)]
+                at = found[-1] + 1 if found else len(lines)
+            new = lines[:at] + wanted + lines[at:]
+        content = "".join(line + "\n" for line in new)
+        if raw is not None and raw == content.encode("utf-8"):
+            return
+        # Only the block is shown: the rest of the file (a .env) may hold secrets.
+        diff = ("\n".join(before_block) + ("\n" if before_block else ""), "\n".join(wanted) + "\n")
+        self._write(path, content, diff, entry, mode, uid, gid)
+
+    @staticmethod
+    def _read(path: str) -> bytes | None:
+        if not os.path.lexists(path):
+            return None
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            raise EntryError("exists and is not a regular file")
+        with open(path, "rb") as handle:
+            return handle.read()
+
+    def _write(
+        self,
+        path: str,
+        content: str,
+        diff: tuple[str, str],
+        entry: dict[str, Any],
+        mode: int | None,
+        uid: int | None,
+        gid: int | None,
+    ) -> None:
         self._mark(path)
         self.diffs.append(
-            {
-                "before_header": path,
-                "after_header": path,
-                "before": "" if old is None else old.decode("utf-8", "replace"),
-                "after": content,
-            }
+            {"before_header": path, "after_header": path, "before": diff[0], "after": diff[1]}
         )
         if self.check:
             return
@@ -290,7 +360,7 @@ class Ensurer:
         fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=directory)
         try:
             with os.fdopen(fd, "wb") as handle:
-                handle.write(wanted)
+                handle.write(content.encode("utf-8"))
             os.chmod(tmp, 0o600 if mode is None else mode)
             if uid is not None or gid is not None:
                 os.chown(tmp, -1 if uid is None else uid, -1 if gid is None else gid)
