@@ -41,7 +41,7 @@ def sites() -> dict[str, Any]:
 def test_every_filter_is_registered(filters: ModuleType) -> None:
     registered = filters.FilterModule().filters()
     assert set(registered) == {
-        "site_components",
+        "site_model_errors",
         "site_units",
         "site_env_keys",
         "certs_wanted",
@@ -59,9 +59,9 @@ def test_every_filter_is_registered(filters: ModuleType) -> None:
         "pg_public_sites",
         "accounts_to_fix",
         "site_files",
-        "changed_dirs",
         "each_files",
         "formatted",
+        "absent_files",
         "slice_names",
         "unit_name_pattern",
         "unit_list",
@@ -71,26 +71,66 @@ def test_every_filter_is_registered(filters: ModuleType) -> None:
         assert function is getattr(filters, name)
 
 
-# site_components (site_model)
+# site_model_errors (site_model)
+
+SPECS = yaml.safe_load((ROOT / "roles" / "site_model" / "vars" / "main.yml").read_text())
+MODEL_LAYOUT_KEYS = ("site_name_pattern", "site_name_min_length", "site_name_max_length")
 
 
-def test_site_components_flattens_every_component(
+def model_layout() -> dict[str, Any]:
+    """The naming rules as roles/site_model/vars/main.yml hands them to the filter."""
+    defaults_file = ROOT / "roles" / "site_layout" / "defaults" / "main.yml"
+    defaults = yaml.safe_load(defaults_file.read_text())
+    keys = (*MODEL_LAYOUT_KEYS, "component_pattern")
+    return {key: defaults[f"site_layout_{key}"] for key in keys}
+
+
+def model_errors(filters: ModuleType, sites: Any) -> list[str]:
+    errors: list[str] = filters.site_model_errors(
+        sites, SPECS["__site_model_site_spec"], SPECS["__site_model_component_spec"], model_layout()
+    )
+    return errors
+
+
+def test_site_model_errors_accept_the_example_records(
     filters: ModuleType, sites: dict[str, Any]
 ) -> None:
-    shop = sites["shop"]["components"]
-    assert filters.site_components(sites) == [
-        {"site": "shop", "name": "frontend", "component": shop["frontend"]},
-        {"site": "shop", "name": "api", "component": shop["api"]},
-        {"site": "shop", "name": "worker", "component": shop["worker"]},
-        {"site": "docs-site", "name": "frontend", "component": {"runtime": "static"}},
+    assert model_errors(filters, sites) == []
+    assert model_errors(filters, {}) == []
+
+
+def test_site_model_errors_name_every_fault_with_its_field(
+    filters: ModuleType, sites: dict[str, Any]
+) -> None:
+    shop = sites["shop"]
+    shop["port_block"] = "seven"
+    shop["colour"] = "blue"
+    del shop["domains"]["primary"]
+    shop["components"]["api"]["runtime"] = "perl"
+    shop["components"]["Bad_Name"] = {"runtime": "static"}
+    shop["components"]["worker"] = "python"
+    sites["-bad"] = {"port_block": 3, "domains": {"primary": "x.test"}, "components": {}}
+    sites["ok"] = "not a record"
+    errors = model_errors(filters, sites)
+    text = "\n".join(errors)
+    assert any(e.startswith("siteops_sites.shop: ") and "port_block" in e for e in errors), text
+    assert any(e.startswith("siteops_sites.shop: ") and "colour" in e for e in errors), text
+    assert any(e.startswith("siteops_sites.shop: ") and "primary" in e for e in errors), text
+    assert any(
+        e.startswith("siteops_sites.shop.components.api: ") and "perl" in e for e in errors
+    ), text
+    assert "siteops_sites.shop.components.Bad_Name: component name must be" in text
+    assert "siteops_sites.shop.components.worker: must be a mapping" in text
+    assert "siteops_sites.-bad: site name must be 3-32 characters" in text
+    assert "siteops_sites.ok: site name must be" in text
+    assert "siteops_sites.ok: must be a mapping (a site record), got str" in text
+    assert not any(e.startswith("siteops_sites.docs-site") for e in errors), text
+
+
+def test_site_model_errors_refuse_sites_that_are_not_a_mapping(filters: ModuleType) -> None:
+    assert model_errors(filters, ["shop"]) == [
+        "siteops_sites: must be a mapping of site name to record, got list"
     ]
-
-
-def test_site_components_skips_records_it_cannot_read(filters: ModuleType) -> None:
-    # site_model reports these records; the flattened list must not fail on them.
-    sites = {"bad": "not a mapping", "none": None, "nocomp": {"port_block": 1}, "empty": {}}
-    assert filters.site_components(sites) == []
-    assert filters.site_components({}) == []
 
 
 # site_units (systemd_service, site_release)
@@ -402,22 +442,12 @@ def test_site_files_repeats_the_specs_for_each_site_filled_in(
     assert specs[2]["vars"] == {"other": 1}, "the specs themselves are left alone"
 
 
-def test_changed_dirs_are_the_changed_paths_under_the_root(filters: ModuleType) -> None:
-    registered = {
-        "changed_paths": [
-            "/srv/sites/shop",
-            "/srv/sites/shop/releases",
-            "/etc/logrotate.d/siteops-shop",
-            "/srv/sites/docs-site/shared/logs",
-        ]
-    }
-    assert filters.changed_dirs(registered, "/srv/sites/") == [
-        "shop/",
-        "shop/releases",
-        "docs-site/shared/logs",
+def test_absent_files_remove_each_path(filters: ModuleType) -> None:
+    assert filters.absent_files(["/etc/a.conf", "/etc/b.conf"]) == [
+        {"path": "/etc/a.conf", "state": "absent"},
+        {"path": "/etc/b.conf", "state": "absent"},
     ]
-    assert filters.changed_dirs({}, "/srv/sites") == []
-    assert filters.changed_dirs(None, "/srv/sites") == []
+    assert filters.absent_files([]) == []
 
 
 def test_each_files_repeats_the_specs_for_each_item_with_its_fields(

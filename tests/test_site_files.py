@@ -175,6 +175,65 @@ def test_a_directory_where_a_file_is_wanted_is_refused(
         ensure(site_files, [entry(tmp_path / "x", content="")])
 
 
+def acl_of(path: Path) -> list[str]:
+    done = subprocess.run(
+        ["getfacl", "--absolute-names", "--omit-header", str(path)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return [line.split()[0] for line in done.stdout.splitlines() if line.strip()]
+
+
+def test_acl_entries_are_added_once_and_others_kept(site_files: ModuleType, tmp_path: Path) -> None:
+    # nobody: a user every Debian has; X is execute on a directory.
+    site = tmp_path / "site"
+    site.mkdir(mode=0o750)
+    subprocess.run(["setfacl", "-m", "user:root:r", str(site)], check=True)
+    wanted = entry(site, state="directory", acl=["user:nobody:x", "default:user:nobody:rX"])
+
+    assert ensure(site_files, [wanted], check=True).changed == [str(site)]
+    assert "user:nobody:--x" not in acl_of(site)
+    assert ensure(site_files, [wanted]).changed == [str(site)]
+    assert {"user:nobody:--x", "default:user:nobody:r-x", "user:root:r--"} <= set(acl_of(site))
+    assert ensure(site_files, [wanted]).changed == []
+
+    subprocess.run(["setfacl", "-m", "default:user:nobody:r", str(site)], check=True)
+    assert ensure(site_files, [wanted]).changed == [str(site)]
+    assert "default:user:nobody:r-x" in acl_of(site)
+
+
+def test_an_acl_for_a_path_new_in_check_mode_is_reported_with_it(
+    site_files: ModuleType, tmp_path: Path
+) -> None:
+    site = tmp_path / "site"
+    wanted = entry(site, state="directory", mode="0750", acl=["user:nobody:x"])
+    assert ensure(site_files, [wanted], check=True).changed == [str(site)]
+    assert not site.exists()
+
+
+@pytest.mark.parametrize("spec", ["nobody:x", "other:nobody:x", "user:nobody:rz", "x:user:a:r"])
+def test_a_wrong_acl_entry_is_refused_naming_it(
+    site_files: ModuleType, tmp_path: Path, spec: str
+) -> None:
+    with pytest.raises(site_files.EntryError, match=f"acl '{spec}' is not"):
+        ensure(site_files, [entry(tmp_path, state="directory", acl=[spec])])
+
+
+def test_a_replaced_file_with_backup_keeps_the_old_content_beside_it(
+    site_files: ModuleType, tmp_path: Path
+) -> None:
+    conf = tmp_path / "shop.conf"
+    new = tmp_path / "new.conf"
+    first = ensure(site_files, [entry(conf, content="old\n", backup=True), entry(new, content="x")])
+    assert first.backups == {}
+    again = ensure(site_files, [entry(conf, content="old\n", backup=True)])
+    assert again.changed == [] and again.backups == {}
+
+    replaced = ensure(site_files, [entry(conf, content="new\n", backup=True)])
+    kept = replaced.backups[str(conf)]
+    assert Path(kept).read_text() == "old\n" and conf.read_text() == "new\n"
+    assert Path(kept).parent == tmp_path and kept.endswith("~")
+
+
 SITE_MARK = "# {mark} site block"
 DB_MARK = "# {mark} db block"
 

@@ -87,6 +87,19 @@ options:
         description:
           - A command checking the new content before it replaces the file; C(%s) is the new file.
         type: str
+      backup:
+        description:
+          - Before a V(file) whose content differs is replaced, the old one is kept beside it
+            (C(<path>.<time>~), as ansible.builtin.template's O(backup) does); RV(backups) names it.
+        type: bool
+        default: false
+      acl:
+        description:
+          - POSIX ACL entries the path must have besides its mode, in setfacl's form
+            (V(user:www-data:x), V(default:user:www-data:rX)); missing or different ones
+            are set with one C(setfacl -m), other entries are left alone. Not for links.
+        type: list
+        elements: str
 attributes:
   check_mode:
     support: full
@@ -116,6 +129,12 @@ changed_paths:
   type: list
   elements: str
   returned: always
+backups:
+  description: >-
+    For each replaced V(file) with O(files[].backup), its path and where the
+    old content was kept.
+  type: dict
+  returned: always
 """
 
 import grp
@@ -126,6 +145,7 @@ import shutil
 import stat
 import subprocess
 import tempfile
+import time
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
@@ -150,6 +170,8 @@ _ENTRY = dict(
     group=dict(type="str"),
     mode=dict(type="str"),
     validate=dict(type="str"),
+    backup=dict(type="bool", default=False),
+    acl=dict(type="list", elements="str"),
 )
 
 
@@ -184,6 +206,35 @@ def _mode(text: str | None) -> int | None:
         raise EntryError(f"mode {text!r} is not an octal mode such as '0644'") from None
 
 
+def _read_acl(path: str) -> set[str]:
+    """The path's ACL entries as getfacl prints them (``default:user:www-data:r-x``)."""
+    run = subprocess.run(
+        ["getfacl", "--absolute-names", "--omit-header", "--", path],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if run.returncode != 0:
+        raise EntryError(f"getfacl: {run.stderr.strip()}")
+    return {line.split()[0] for line in run.stdout.splitlines() if line.strip()}
+
+
+def _acl_entry(spec: str, path: str) -> str:
+    """An entry in setfacl's form (``default:user:www-data:rX``) as getfacl prints it.
+
+    ``X`` is execute for a directory or for a file some execute bit is set on.
+    """
+    *head, perms = spec.split(":")
+    if len(head) not in (2, 3) or (len(head) == 3 and head[0] not in ("d", "default")):
+        raise EntryError(f"acl {spec!r} is not [default:]user|group:NAME:PERMS")
+    kinds = {"u": "user", "user": "user", "g": "group", "group": "group"}
+    if head[-2] not in kinds or not set(perms) <= set("rwxX-"):
+        raise EntryError(f"acl {spec!r} is not [default:]user|group:NAME:PERMS")
+    node = os.stat(path).st_mode
+    x = "x" in perms or ("X" in perms and (stat.S_ISDIR(node) or node & 0o111 != 0))
+    rights = ("r" if "r" in perms else "-") + ("w" if "w" in perms else "-") + ("x" if x else "-")
+    prefix = "default:" if len(head) == 3 else ""
+    return f"{prefix}{kinds[head[-2]]}:{head[-1]}:{rights}"
+
+
 class Ensurer:
     """Brings paths to their wanted state; ``check`` only reports what would change."""
 
@@ -191,6 +242,7 @@ class Ensurer:
         self.check = check
         self.changed: list[str] = []
         self.diffs: list[dict[str, str]] = []
+        self.backups: dict[str, str] = {}
         # Directories that would be created in check mode: what they hold is new too.
         self._would_create: set[str] = set()
 
@@ -269,6 +321,8 @@ class Ensurer:
         else:
             self._file(path, entry, mode, uid, gid)
         self._attributes(path, mode, uid, gid)
+        if entry.get("acl"):
+            self._acl(path, entry["acl"])
 
     def _directory(self, path: str, mode: int | None) -> None:
         if os.path.isdir(path) and not os.path.islink(path):
@@ -366,6 +420,10 @@ class Ensurer:
                 os.chown(tmp, -1 if uid is None else uid, -1 if gid is None else gid)
             if entry.get("validate"):
                 self._validate(entry["validate"], tmp)
+            if entry.get("backup") and os.path.lexists(path):
+                kept = f"{path}.{time.strftime('%Y-%m-%d@%H:%M:%S')}~"
+                shutil.copy2(path, kept)
+                self.backups[path] = kept
             os.replace(tmp, path)
         except BaseException:
             if os.path.lexists(tmp):
@@ -383,6 +441,23 @@ class Ensurer:
             raise EntryError(
                 f"validation failed ({command}): {(run.stderr or run.stdout).strip()[-2000:]}"
             )
+
+    def _acl(self, path: str, wanted: list[str]) -> None:
+        if self.check and not os.path.lexists(path):
+            return
+        have = _read_acl(path)
+        missing = [spec for spec in wanted if _acl_entry(spec, path) not in have]
+        if not missing:
+            return
+        self._mark(path)
+        if self.check:
+            return
+        run = subprocess.run(
+            ["setfacl", "-m", ",".join(missing), "--", path],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if run.returncode != 0:
+            raise EntryError(f"setfacl -m {','.join(missing)}: {run.stderr.strip()}")
 
     def _attributes(self, path: str, mode: int | None, uid: int | None, gid: int | None) -> None:
         if self.check and not os.path.lexists(path):
@@ -413,8 +488,16 @@ def main() -> None:
         try:
             ensurer.ensure(entry)
         except (EntryError, OSError) as exc:
-            module.fail_json(msg=f"{entry['path']}: {exc}", changed_paths=ensurer.changed)
-    result: dict[str, Any] = {"changed": bool(ensurer.changed), "changed_paths": ensurer.changed}
+            module.fail_json(
+                msg=f"{entry['path']}: {exc}",
+                changed_paths=ensurer.changed,
+                backups=ensurer.backups,
+            )
+    result: dict[str, Any] = {
+        "changed": bool(ensurer.changed),
+        "changed_paths": ensurer.changed,
+        "backups": ensurer.backups,
+    }
     if module._diff:
         result["diff"] = ensurer.diffs
     module.exit_json(**result)

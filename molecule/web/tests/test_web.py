@@ -215,6 +215,8 @@ def test_a_broken_site_config_is_rolled_back_while_the_other_site_keeps_answerin
     assert "previous one was restored" in output
     assert host.file(config).sha256sum == before
     assert host.run("nginx -t").rc == 0
+    kept = host.run("ls /etc/nginx/sites-available/ | grep '~$'")
+    assert kept.stdout == "", "the copy of the previous config is removed once it is back"
     time.sleep(8)
     codes = host.check_output("cat /tmp/site-a-codes").split()
     print(f"site-a during the broken run: {len(codes)} requests, {codes.count('200')} x 200")
