@@ -175,6 +175,50 @@ def test_a_directory_where_a_file_is_wanted_is_refused(
         ensure(site_files, [entry(tmp_path / "x", content="")])
 
 
+def test_an_assembled_file_is_its_fragments_in_name_order(
+    site_files: ModuleType, tmp_path: Path
+) -> None:
+    parts = tmp_path / "users.acl.d"
+    parts.mkdir()
+    (parts / "00-admin.acl").write_text("user admin on\n")
+    (parts / "site-b.acl").write_text("user b on")  # no newline: one is added after it
+    (parts / "site-c.acl").write_text("user c on\n")
+    (parts / "notes.txt").write_text("not a fragment\n")
+    acl = tmp_path / "users.acl"
+    assembled = entry(acl, state="assemble", src=str(parts), regexp=r"\.acl$", mode="0640")
+
+    assert ensure(site_files, [assembled]).changed == [str(acl)]
+    assert acl.read_text() == "user admin on\nuser b on\nuser c on\n"
+    assert oct(acl.stat().st_mode & 0o777) == "0o640"
+    assert ensure(site_files, [assembled]).changed == []
+
+
+def test_check_mode_assembles_what_the_entries_before_would_leave(
+    site_files: ModuleType, tmp_path: Path
+) -> None:
+    parts = tmp_path / "users.acl.d"
+    parts.mkdir()
+    (parts / "site-b.acl").write_text("user b on\n")
+    acl = tmp_path / "users.acl"
+    assembled = entry(acl, state="assemble", src=str(parts))
+    ensure(site_files, [assembled])
+
+    # A new fragment and the old one gone: the file changes, in check mode too.
+    change = [
+        entry(parts / "site-c.acl", content="user c on\n"),
+        entry(parts / "site-b.acl", state="absent"),
+        assembled,
+    ]
+    checked = ensure(site_files, change, check=True)
+    assert checked.changed == [str(parts / "site-c.acl"), str(parts / "site-b.acl"), str(acl)]
+    assert acl.read_text() == "user b on\n" and (parts / "site-b.acl").exists()
+    assert ensure(site_files, change).changed == checked.changed
+    assert acl.read_text() == "user c on\n"
+    # Nothing to change: check mode says so as well.
+    same = [entry(parts / "site-c.acl", content="user c on\n"), assembled]
+    assert ensure(site_files, same, check=True).changed == []
+
+
 def acl_of(path: Path) -> list[str]:
     done = subprocess.run(
         ["getfacl", "--absolute-names", "--omit-header", str(path)],

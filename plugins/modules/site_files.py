@@ -37,10 +37,13 @@ options:
             of O(files[].block) between the two O(files[].marker) lines, the rest
             of the file left alone, as ansible.builtin.blockinfile does), V(touch)
             (an empty file when missing, its content and times left alone),
-            V(link) (to O(files[].src)) or V(absent) (a file, link or whole
-            directory removed).
+            V(link) (to O(files[].src)), V(assemble) (a file made of the
+            regular files of the directory O(files[].src) whose names match
+            O(files[].regexp), in name order, as ansible.builtin.assemble makes
+            it; in check mode, as the entries before it would leave them) or
+            V(absent) (a file, link or whole directory removed).
         type: str
-        choices: [directory, file, block, touch, link, absent]
+        choices: [directory, file, block, touch, link, assemble, absent]
       block:
         description: The managed lines (V(block)).
         type: str
@@ -67,7 +70,10 @@ options:
         description: Variables for O(files[].template) only (for example C(item)).
         type: dict
       src:
-        description: Where a V(link) points.
+        description: Where a V(link) points; the directory of fragments (V(assemble)).
+        type: str
+      regexp:
+        description: Only fragments whose name matches this regular expression (V(assemble)).
         type: str
       force:
         description:
@@ -155,8 +161,9 @@ _ENTRY = dict(
     state=dict(
         type="str",
         default="file",
-        choices=["directory", "file", "block", "touch", "link", "absent"],
+        choices=["directory", "file", "block", "touch", "link", "assemble", "absent"],
     ),
+    regexp=dict(type="str"),
     block=dict(type="str"),
     marker=dict(type="str"),
     insert_after=dict(type="str"),
@@ -245,6 +252,8 @@ class Ensurer:
         self.backups: dict[str, str] = {}
         # Directories that would be created in check mode: what they hold is new too.
         self._would_create: set[str] = set()
+        # In check mode, what the entries so far would have written (None: removed).
+        self._would_hold: dict[str, bytes | None] = {}
 
     def _new_in_check(self, path: str) -> bool:
         return self.check and os.path.dirname(path) in self._would_create
@@ -270,6 +279,7 @@ class Ensurer:
             return
         self._mark(path)
         if self.check:
+            self._would_hold[path] = None
             return
         if os.path.isdir(path) and not os.path.islink(path):
             shutil.rmtree(path)
@@ -307,8 +317,12 @@ class Ensurer:
                     self._would_create.add(path)
                 return
             raise
-        if self._new_in_check(path) or (self.check and not os.path.lexists(path)):
+        if self._new_in_check(path) or (
+            self.check and not os.path.lexists(path) and state != "assemble"
+        ):
             self._mark(path)
+            if state == "file" and entry.get("content") is not None:
+                self._would_hold[path] = entry["content"].encode("utf-8")
             if state == "directory":
                 self._would_create.add(path)
             return
@@ -318,6 +332,8 @@ class Ensurer:
             self._touch(path, mode)
         elif state == "block":
             self._block(path, entry, mode, uid, gid)
+        elif state == "assemble":
+            self._assemble(path, entry, mode, uid, gid)
         else:
             self._file(path, entry, mode, uid, gid)
         self._attributes(path, mode, uid, gid)
@@ -385,6 +401,49 @@ class Ensurer:
         diff = ("\n".join(before_block) + ("\n" if before_block else ""), "\n".join(wanted) + "\n")
         self._write(path, content, diff, entry, mode, uid, gid)
 
+    def _assemble(
+        self, path: str, entry: dict[str, Any], mode: int | None, uid: int | None, gid: int | None
+    ) -> None:
+        src = entry.get("src")
+        if not src or not os.path.isdir(src):
+            raise EntryError(f"src {src!r} is not a directory of fragments")
+        pattern = re.compile(entry["regexp"]) if entry.get("regexp") else None
+        names = set(os.listdir(src))
+        if self.check:
+            for held in self._would_hold:
+                if os.path.dirname(held) == os.path.normpath(src):
+                    names.add(os.path.basename(held))
+        parts: list[bytes] = []
+        for name in sorted(names):
+            fragment = os.path.join(src, name)
+            if pattern is not None and not pattern.search(name):
+                continue
+            if fragment in self._would_hold:
+                held = self._would_hold[fragment]
+                if held is not None:
+                    parts.append(held)
+                continue
+            if not os.path.isfile(fragment):
+                continue
+            with open(fragment, "rb") as handle:
+                parts.append(handle.read())
+        # As ansible.builtin.assemble: a newline between fragments when one lacks it.
+        content = b"".join(
+            part + (b"\n" if i < len(parts) - 1 and not part.endswith(b"\n") else b"")
+            for i, part in enumerate(parts)
+        )
+        if self.check and not os.path.lexists(path):
+            self._mark(path)
+            return
+        old = self._read(path)
+        if old == content:
+            return
+        before = "" if old is None else old.decode("utf-8", "replace")
+        self._write(
+            path, content.decode("utf-8", "replace"), (before, content.decode("utf-8", "replace")),
+            entry, mode, uid, gid, raw=content,
+        )  # fmt: skip
+
     @staticmethod
     def _read(path: str) -> bytes | None:
         if not os.path.lexists(path):
@@ -403,18 +462,21 @@ class Ensurer:
         mode: int | None,
         uid: int | None,
         gid: int | None,
+        raw: bytes | None = None,
     ) -> None:
+        data = content.encode("utf-8") if raw is None else raw
         self._mark(path)
         self.diffs.append(
             {"before_header": path, "after_header": path, "before": diff[0], "after": diff[1]}
         )
         if self.check:
+            self._would_hold[path] = data
             return
         directory, name = os.path.split(path)
         fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=directory)
         try:
             with os.fdopen(fd, "wb") as handle:
-                handle.write(content.encode("utf-8"))
+                handle.write(data)
             os.chmod(tmp, 0o600 if mode is None else mode)
             if uid is not None or gid is not None:
                 os.chown(tmp, -1 if uid is None else uid, -1 if gid is None else gid)
