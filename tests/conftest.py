@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
+from siteops import resources
+
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_INVENTORY = REPO / "inventory" / "example"
+
+# The collection's modules import its module_utils as Ansible runs them
+# (ansible_collections.siteops.hosting...): this checkout is that collection.
+sys.path.insert(0, str(resources.collections_path(REPO)))
 
 
 def load_plugin(path: Path, name: str) -> ModuleType:

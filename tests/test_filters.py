@@ -488,7 +488,7 @@ def test_unit_list_gives_each_name_the_same_fields(filters: ModuleType) -> None:
     ]
 
 
-def test_unit_states_restart_changed_units_and_leave_placeholder_sites_stopped(
+def test_unit_states_start_units_restarting_changed_ones_but_not_placeholder_sites(
     filters: ModuleType,
 ) -> None:
     units = [
@@ -496,9 +496,10 @@ def test_unit_states_restart_changed_units_and_leave_placeholder_sites_stopped(
         {"site": "shop", "unit": "shop-api.service"},
         {"site": "blog", "unit": "blog-frontend.service"},
     ]
-    assert filters.unit_states(units, ["blog"], ["shop-api.service"]) == [
-        {"name": "shop-frontend.service", "enabled": True, "state": "started"},
-        {"name": "shop-api.service", "enabled": True, "state": "restarted"},
+    started = {"enabled": True, "state": "started", "restart_on_change": True}
+    assert filters.unit_states(units, ["blog"]) == [
+        {"name": "shop-frontend.service", **started},
+        {"name": "shop-api.service", **started},
         {"name": "blog-frontend.service", "enabled": True},
     ]
 

@@ -90,6 +90,29 @@ def test_restart_is_always_done_and_stop_only_when_running(site_units: ModuleTyp
     }
 
 
+def test_a_started_unit_whose_file_changed_is_restarted_when_asked(
+    site_units: ModuleType,
+) -> None:
+    units = [
+        {"name": "shop-api.service", "state": "started", "restart_on_change": True},
+        {"name": "shop-web.service", "state": "started", "restart_on_change": True},
+        {"name": "shop.slice", "state": "started", "restart_on_change": False},
+        {"name": "blog-api.service", "enabled": True, "restart_on_change": True},
+    ]
+    changed = [
+        "/etc/systemd/system/shop-api.service",
+        "/etc/systemd/system/shop.slice",
+        "/etc/systemd/system/blog-api.service",
+        "/srv/sites/shop/shared/logs/web.log",
+    ]
+    assert [u.get("state") for u in site_units.restarts(units, changed)] == [
+        "restarted",  # its file changed
+        "started",  # another unit's file did
+        "started",  # a slice is never restarted: that would stop the site
+        None,  # no state wanted (a placeholder site's unit): none given
+    ]
+
+
 def test_a_short_answer_is_not_matched_to_the_wrong_units(site_units: ModuleType) -> None:
     with pytest.raises(ValueError):
         site_units.plan([{"name": "a.service"}, {"name": "b.service"}], [{"Id": "a.service"}])

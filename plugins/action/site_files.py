@@ -25,11 +25,17 @@ MODULE = "siteops.hosting.site_files"
 class ActionModule(ActionBase):  # type: ignore[misc]
     TRANSFERS_FILES = False
     _requires_connection = True
+    # The module this action renders for (siteops.hosting.site_units reuses it),
+    # and whether its files argument may be left out.
+    MODULE = MODULE
+    FILES_REQUIRED = True
 
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         task_vars = task_vars or {}
         result: dict[str, Any] = super().run(tmp, task_vars)
         files = self._task.args.get("files")
+        if files is None and not self.FILES_REQUIRED:
+            files = []
         if not isinstance(files, list):
             raise AnsibleActionFail("files: a list of entries ({path, state, ...}) is required")
         sources: dict[str, tuple[str, Any]] = {}
@@ -46,7 +52,7 @@ class ActionModule(ActionBase):  # type: ignore[misc]
             entries.append(entry)
         args = {**self._task.args, "files": entries}
         result.update(
-            self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars)
+            self._execute_module(module_name=self.MODULE, module_args=args, task_vars=task_vars)
         )
         return result
 

@@ -375,20 +375,21 @@ def unit_list(names: Iterable[str], **fields: Any) -> list[dict[str, Any]]:
 
 
 def unit_states(
-    units: Iterable[Mapping[str, Any]], placeholder_sites: Iterable[str], restart: Iterable[str]
+    units: Iterable[Mapping[str, Any]], placeholder_sites: Iterable[str]
 ) -> list[dict[str, Any]]:
-    """What each component unit (from :func:`site_units`) must be: enabled, and
+    """What each component unit (from :func:`site_units`) must be for siteops.hosting.site_units:
 
-    restarted when its unit file (or ``.env``) changed, started otherwise, and
-    neither while its site still runs the placeholder release (its unit's
-    condition would keep it from starting, so a start would change nothing).
+    enabled, and started (restarted when its unit file changes in the same
+    call, which a changed ``.env`` does too), but neither while its site still
+    runs the placeholder release (its unit's condition would keep it from
+    starting, so a start would change nothing).
     """
-    waiting, again = set(placeholder_sites), set(restart)
+    waiting = set(placeholder_sites)
     out: list[dict[str, Any]] = []
     for unit in units:
         wanted: dict[str, Any] = {"name": unit["unit"], "enabled": True}
         if unit["site"] not in waiting:
-            wanted["state"] = "restarted" if unit["unit"] in again else "started"
+            wanted.update(state="started", restart_on_change=True)
         out.append(wanted)
     return out
 

@@ -12,6 +12,10 @@ description:
     acts only on what differs, with one C(systemctl) call per kind of action
     (enable, disable, start, stop, restart) for all the units that need it. A
     no-op costs one query instead of one module call per unit.
+  - With O(files), the units' files (and any other files of the same
+    entries as siteops.hosting.site_files takes) are ensured first, in the
+    same call; a changed path under C(/etc/systemd/) makes a
+    C(systemctl daemon-reload) happen before the units are ensured.
   - Used by the siteops roles for a site's component units, slices and timers.
 version_added: 0.1.0
 author: siteops
@@ -34,6 +38,19 @@ options:
           - V(started), V(stopped) or V(restarted) (always restarted); left alone when not given.
         type: str
         choices: [started, stopped, restarted]
+      restart_on_change:
+        description:
+          - A V(started) unit is restarted when a path of O(files) named as the unit
+            (its unit file) changed in this call.
+        type: bool
+        default: false
+  files:
+    description:
+      - Entries as siteops.hosting.site_files takes them (templates rendered
+        by the action plugin), ensured before the units.
+    type: list
+    elements: dict
+    default: []
   daemon_reload:
     description: Run C(systemctl daemon-reload) first (after unit files changed).
     type: bool
@@ -42,7 +59,7 @@ attributes:
   check_mode:
     support: full
   diff_mode:
-    support: none
+    support: full
 """
 
 EXAMPLES = r"""
@@ -60,11 +77,21 @@ actions:
   type: dict
   returned: always
   sample: {"shop-frontend.service": ["enable", "start"]}
+changed_paths:
+  description: The paths of O(files) that changed (in check mode, that would change).
+  type: list
+  elements: str
+  returned: always
 """
 
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.siteops.hosting.plugins.module_utils.site_files import (
+    ENTRY,
+    Ensurer,
+    ensure_entries,
+)
 
 # systemctl show's ActiveState values of a unit that runs or is on its way.
 RUNNING = {"active", "activating", "reloading", "refreshing"}
@@ -123,6 +150,20 @@ def plan(wanted: list[dict[str, Any]], shown: list[dict[str, str]]) -> dict[str,
     return out
 
 
+def restarts(units: list[dict[str, Any]], changed: list[str]) -> list[dict[str, Any]]:
+    """``units``, with each started unit whose file changed (a changed path named as
+    the unit, with ``restart_on_change``) to be restarted instead."""
+    names = {path.rsplit("/", 1)[-1] for path in changed}
+
+    def again(unit: dict[str, Any]) -> bool:
+        return bool(unit.get("restart_on_change")) and unit.get("state") == "started"
+
+    return [
+        {**unit, "state": "restarted"} if again(unit) and unit["name"] in names else unit
+        for unit in units
+    ]
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
@@ -134,21 +175,33 @@ def main() -> None:
                     name=dict(type="str", required=True),
                     enabled=dict(type="bool"),
                     state=dict(type="str", choices=["started", "stopped", "restarted"]),
+                    restart_on_change=dict(type="bool", default=False),
                 ),
             ),
+            files=dict(type="list", elements="dict", default=[], options=ENTRY),
             daemon_reload=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
-    units: list[dict[str, Any]] = module.params["units"]
+    ensurer = Ensurer(check=module.check_mode)
+    failure = ensure_entries(ensurer, module.params["files"])
+    if failure is not None:
+        module.fail_json(msg=failure, changed_paths=ensurer.changed)
+    done: dict[str, Any] = {"changed_paths": ensurer.changed}
+    if module._diff:
+        done["diff"] = ensurer.diffs
+    units = restarts(module.params["units"], ensurer.changed)
     systemctl = module.get_bin_path("systemctl", required=True)
-    changed = False
-    if module.params["daemon_reload"]:
+    changed = bool(ensurer.changed)
+    reload = module.params["daemon_reload"] or any(
+        path.startswith("/etc/systemd/") for path in ensurer.changed
+    )
+    if reload:
         changed = True
         if not module.check_mode:
             module.run_command([systemctl, "daemon-reload"], check_rc=True)
     if not units:
-        module.exit_json(changed=changed, actions={})
+        module.exit_json(changed=changed, actions={}, **done)
     rc, out, err = module.run_command(
         [systemctl, "show", f"--property={PROPERTIES}", "--", *[u["name"] for u in units]]
     )
@@ -170,8 +223,9 @@ def main() -> None:
                     module.fail_json(
                         msg=f"systemctl {action} {' '.join(names)} failed: {err.strip()}",
                         actions=actions,
+                        **done,
                     )
-    module.exit_json(changed=changed or bool(actions), actions=actions)
+    module.exit_json(changed=changed or bool(actions), actions=actions, **done)
 
 
 if __name__ == "__main__":
