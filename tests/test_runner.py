@@ -397,6 +397,7 @@ class Seen:
     extravars_mode: int
     private_mode: int
     settings: Any
+    guard: str
 
 
 def fake_run(
@@ -416,6 +417,7 @@ def fake_run(
                 extravars_mode=stat.S_IMODE(extravars_file.stat().st_mode),
                 private_mode=stat.S_IMODE(private.stat().st_mode),
                 settings=json.loads((private / "env" / "settings").read_text(encoding="utf-8")),
+                guard=Path(kwargs["binary"]).read_text(encoding="utf-8"),
             )
         )
         artifacts = private / "artifacts" / kwargs["ident"]
@@ -476,7 +478,12 @@ def test_run_playbook_wiring(
     assert kwargs["project_dir"] == str(REPO)
     assert kwargs["envvars"]["ANSIBLE_ROLES_PATH"] == str(REPO / "roles")
     assert "extravars" not in kwargs
-    assert kwargs["cmdline"].endswith(" --check")
+    # ansible-playbook runs under siteops.guard (ansible-runner's binary), which
+    # takes the playbook on its command line.
+    assert kwargs["cmdline"].endswith(f" --check {REPO / 'playbooks' / 'site.yml'}")
+    assert kwargs["binary"].endswith("/siteops-guard")
+    assert seen[0].guard.startswith("#!/bin/sh\nexec ")
+    assert seen[0].guard.endswith(' -m siteops.guard "$PPID" ansible-playbook "$@"\n')
     # The secret went through a private file only: not the command line, not the environment.
     assert seen[0].extravars == {"siteops_only": ["shop"], "db_password": "hunter2-secret"}
     assert (seen[0].extravars_mode, seen[0].private_mode) == (0o600, 0o700)

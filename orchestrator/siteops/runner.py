@@ -12,8 +12,11 @@ Progress: every event ansible-runner reports goes through the pure function
 :func:`apply_event`, and the caller's ``on_progress`` gets the new
 :class:`Progress`. Ctrl-C (or setting the ``cancel`` event) stops the run:
 ansible-runner kills ``ansible-playbook`` and its process group, and the
-result says it was cancelled (exit code 130). Every siteops playbook is safe
-to run again, which is how a cancelled or failed run is finished.
+result says it was cancelled (exit code 130). ansible-playbook runs under
+:mod:`siteops.guard`: when siteops dies in any way (SIGKILL, a closed
+terminal), the run and every process it started go too. Every siteops
+playbook is safe to run again, which is how a cancelled, killed or failed
+run is finished.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ from pathlib import Path
 from typing import Any
 
 import ansible_runner  # type: ignore[import-untyped]
+
+from siteops.guard import guard_script
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -449,9 +454,14 @@ def run_playbook(
                     ident="run",
                     project_dir=str(project_dir.resolve()),
                     playbook=str(playbook.resolve()),
+                    # ansible-playbook under siteops.guard: it goes, with
+                    # everything it started, when siteops goes (even SIGKILL).
+                    binary=str(guard_script(private, "ansible-playbook")),
                     inventory=str(inventory.resolve()),
                     limit=limit,
-                    cmdline=run_cmdline(extravars_file, check=check, diff=diff),
+                    cmdline=run_cmdline(extravars_file, check=check, diff=diff)
+                    + " "
+                    + shlex.quote(str(playbook.resolve())),
                     envvars=run_envvars(project_dir.resolve(), config, collections),
                     quiet=True,
                     suppress_env_files=True,

@@ -3,22 +3,26 @@
 One sandbox (its own container name, ports and inventory) serves the whole
 module; the tests run in file order and build on each other, like a session
 at the terminal: bring the host up, add sites (two at once), try bad input
-and a dry run, interrupt a run and finish it, look at status and logs,
+and a dry run, interrupt a run and finish it, kill one and finish it, look
+at status and logs,
 remove a site. Needs the container engine and the test host image
 (`./dev e2e` sets both up).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from siteops.guard import RUN_ID, marked
 from siteops.inventory import load_host_sites
 from tests.e2e.conftest import Host, sandbox_host
 
@@ -129,6 +133,69 @@ def test_an_interrupted_add_site_is_finished_by_apply_without_duplicates(host: H
     )
     # One user, one nginx config, two units (frontend, api), one database.
     assert probe.stdout.split() == ["1", "1", "2", "1"]
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, waiting for init to reap it, does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def _descendants(pid: int) -> set[int]:
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                parents[int(entry.name)] = int(
+                    (entry / "stat").read_text().rpartition(")")[2].split()[1]
+                )
+    found, todo = set(), [pid]
+    while todo:
+        parent = todo.pop()
+        children = {child for child, ppid in parents.items() if ppid == parent}
+        todo.extend(children - found)
+        found |= children
+    return found
+
+
+def test_a_killed_add_site_leaves_nothing_running_and_apply_finishes_it(host: Host) -> None:
+    run = host.start("add-site", "echo", "--domain", "echo.test", "--runtime", "python")
+    assert run.stderr is not None
+    for line in run.stderr:
+        if re.match(r"\s+\[[2-9]\]", line):  # the first task is done
+            break
+    started = _descendants(run.pid)
+    run_ids = set()
+    for pid in started:
+        with contextlib.suppress(OSError):
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            run_ids |= {v for v in environ if v.startswith(f"{RUN_ID}=".encode())}
+    assert run_ids, f"no process of the run carries {RUN_ID}: {started}"
+
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    killed = time.monotonic()
+    while any(_alive(pid) for pid in started) or any(
+        marked(i.decode().split("=", 1)[1]) for i in run_ids
+    ):
+        assert time.monotonic() - killed < 5, [p for p in started if _alive(p)]
+        time.sleep(0.1)
+    print(
+        f"{len(started)} processes of the run gone {time.monotonic() - killed:.1f}s after SIGKILL"
+    )
+
+    host.siteops("apply", "echo")
+    assert load_host_sites(host.sites_file).sites["echo"].status == "active"
+    probe = host.ssh(
+        "getent passwd | grep -c '^echo:'; sudo -n ls /etc/nginx/sites-enabled | grep -c echo;"
+        " sudo -n ls /etc/systemd/system | grep -c '^echo-'; sudo -n -u postgres psql -tAc"
+        " \"SELECT count(*) FROM pg_database WHERE datname = 'echo'\""
+    )
+    # One user, one nginx config, one unit (frontend), one database.
+    assert probe.stdout.split() == ["1", "1", "1", "1"]
 
 
 def test_list_show_and_status_speak_json(host: Host) -> None:
