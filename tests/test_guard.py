@@ -17,6 +17,7 @@ import time
 import uuid
 from pathlib import Path
 
+from siteops import guard
 from siteops.guard import RUN_ID, guard_script, marked
 
 # The guarded command: a grandchild in its own session, then a long sleep.
@@ -110,3 +111,21 @@ def test_marked_reads_the_environment_of_each_process(tmp_path: Path) -> None:
     (tmp_path / "104").mkdir()  # gone before its environment could be read
     assert marked("abc", proc=tmp_path) == [101]
     assert marked("abc", proc=tmp_path / "missing") == []
+
+
+def test_without_a_death_signal_the_guard_sees_its_parent_gone(tmp_path: Path) -> None:
+    # As on macOS: the watch finds that its parent is no longer the one it had.
+    run_id = uuid.uuid4().hex
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"],
+        env={**os.environ, RUN_ID: run_id},
+        start_new_session=True,
+    )
+    try:
+        assert wait_for(lambda: marked(run_id) == [child.pid], 5)
+        started = time.monotonic()
+        guard._watch(parent=os.getppid() + 1_000_000, child=child, run_id=run_id, kill_group=False)
+        assert child.wait(timeout=5) == -signal.SIGKILL
+        assert time.monotonic() - started < 1
+    finally:
+        child.kill()

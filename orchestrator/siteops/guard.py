@@ -9,7 +9,8 @@ ARGS…`` instead of ansible-playbook itself (its ``binary``, see
   Mitogen's helpers, ssh);
 - asks the kernel to send it SIGTERM when the siteops process that started
   it dies, however it dies (SIGKILL, a closed terminal: Linux's
-  ``PR_SET_PDEATHSIG``), and checks that this process is still there;
+  ``PR_SET_PDEATHSIG``), and also looks twice a second whether that process
+  is still its parent (macOS has no such signal);
 - passes ansible-playbook's exit status on when it ends by itself;
 - on SIGTERM, SIGHUP or SIGINT (siteops gone, or a cancelled run) kills its
   process group (its own: it leads it) and every process that carries the
@@ -28,6 +29,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -77,16 +79,17 @@ def marked(run_id: str, proc: Path = Path("/proc")) -> list[int]:
     return found
 
 
-def kill_run(run_id: str) -> None:
-    """SIGKILL every process of the run, this one last: its group, then the marked ones."""
+def kill_run(run_id: str, *, kill_group: bool = True) -> None:
+    """SIGKILL every process of the run: the marked ones, then the guard's group (itself too)."""
     me = os.getpid()
     for _ in range(3):  # a process may fork while the others are killed
         for pid in marked(run_id):
             if pid != me:
                 _kill(pid)
         time.sleep(0.05)
-    with contextlib.suppress(OSError):
-        os.killpg(os.getpgrp(), signal.SIGKILL)
+    if kill_group:
+        with contextlib.suppress(OSError):
+            os.killpg(os.getpgrp(), signal.SIGKILL)
 
 
 def _kill(pid: int) -> None:
@@ -100,6 +103,16 @@ def _die_with(parent: int) -> bool:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
     return os.getppid() == parent
+
+
+def _watch(
+    parent: int, child: subprocess.Popen[bytes], run_id: str, *, kill_group: bool = True
+) -> None:
+    while child.poll() is None:
+        if os.getppid() != parent:
+            kill_run(run_id, kill_group=kill_group)
+            return
+        time.sleep(0.5)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
         kill_run(run_id)
         return 128 + signal.SIGTERM
     child = subprocess.Popen(command, env={**os.environ, RUN_ID: run_id})
+    # Where the kernel has no death signal (macOS), or it was missed: a look
+    # at the parent twice a second.
+    threading.Thread(target=_watch, args=(parent, child, run_id), daemon=True).start()
     while True:
         try:
             status = child.wait()
