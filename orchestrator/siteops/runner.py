@@ -12,9 +12,11 @@ Progress: every event ansible-runner reports goes through the pure function
 :func:`apply_event`, and the caller's ``on_progress`` gets the new
 :class:`Progress`. Ctrl-C (or setting the ``cancel`` event) stops the run:
 ansible-runner kills ``ansible-playbook`` and its process group, and the
-result says it was cancelled (exit code 130). ansible-playbook runs under
-:mod:`siteops.guard`: when siteops dies in any way (SIGKILL, a closed
-terminal), the run and every process it started go too. Every siteops
+result says it was cancelled (exit code 130); siteops also kills every
+process marked with the run's id (Mitogen's helpers leave ansible-playbook's
+process group). ansible-playbook runs under :mod:`siteops.guard`: when
+siteops dies in any way (SIGKILL, a closed terminal), the run and every
+process it started go too. Every siteops
 playbook is safe to run again, which is how a cancelled, killed or failed
 run is finished.
 """
@@ -30,6 +32,7 @@ import signal
 import sys
 import tempfile
 import threading
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -38,7 +41,7 @@ from typing import Any
 
 import ansible_runner  # type: ignore[import-untyped]
 
-from siteops.guard import guard_script
+from siteops.guard import RUN_ID, guard_script, kill_run
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -444,6 +447,10 @@ def run_playbook(
         # ansible-runner only honours settings read from env/settings.
         _write_private(private / "env" / "settings", {"pexpect_timeout": _CANCEL_POLL_SECONDS})
         watcher = _Watcher(Progress(tasks_total=tasks_total), on_progress, cancel)
+        # Every process of the run carries this id (siteops.guard): a cancelled
+        # run is ended by killing them all, Mitogen's helpers in sessions of
+        # their own included (ansible-runner kills one process group).
+        run_id = uuid.uuid4().hex
         outcome: dict[str, Any] = {}
         done = threading.Event()
 
@@ -462,7 +469,10 @@ def run_playbook(
                     cmdline=run_cmdline(extravars_file, check=check, diff=diff)
                     + " "
                     + shlex.quote(str(playbook.resolve())),
-                    envvars=run_envvars(project_dir.resolve(), config, collections),
+                    envvars={
+                        **run_envvars(project_dir.resolve(), config, collections),
+                        RUN_ID: run_id,
+                    },
                     quiet=True,
                     suppress_env_files=True,
                     event_handler=watcher.handle,
@@ -478,7 +488,8 @@ def run_playbook(
             # Wait on an event, not Thread.join: on Python 3.11 a join interrupted by a
             # signal may mark a still-running thread as finished (bpo-45274).
             while not done.wait(0.2):
-                pass
+                if cancel.is_set():
+                    kill_run(run_id, kill_group=False)
         if "error" in outcome:
             raise outcome["error"]
         log_path = keep_log(private / "artifacts" / "run" / "stdout", log_dir, playbook, started)

@@ -106,35 +106,6 @@ def test_a_dry_run_changes_nothing_on_the_host_or_in_the_registry(
     assert host.get("gamma.test")[0] == 0
 
 
-def test_an_interrupted_add_site_is_finished_by_apply_without_duplicates(host: Host) -> None:
-    run = host.start("add-site", "delta", "--domain", "delta.test", "--runtime", "node", "--api")
-    assert run.stderr is not None
-    seen = []
-    for line in run.stderr:
-        seen.append(line)
-        if re.match(r"\s+\[(\d+)\]", line) and int(re.findall(r"\[(\d+)\]", line)[0]) >= 30:
-            run.send_signal(signal.SIGINT)  # Ctrl-C halfway through the site's run
-            break
-    rest = run.communicate(timeout=120)[1]
-    print("".join(seen[-3:]) + rest)
-    assert run.returncode == 130
-    assert "siteops apply delta" in rest
-    assert load_host_sites(host.sites_file).sites["delta"].status == "failed"
-
-    host.siteops("apply", "delta")
-
-    sites = load_host_sites(host.sites_file)
-    assert sites.sites["delta"].status == "active"
-    assert len({s.port_block for s in sites.sites.values()}) == len(sites.sites)
-    probe = host.ssh(
-        "getent passwd | grep -c '^delta:'; sudo -n ls /etc/nginx/sites-enabled | grep -c delta;"
-        " sudo -n ls /etc/systemd/system | grep -c '^delta-'; sudo -n -u postgres psql -tAc"
-        " \"SELECT count(*) FROM pg_database WHERE datname = 'delta'\""
-    )
-    # One user, one nginx config, two units (frontend, api), one database.
-    assert probe.stdout.split() == ["1", "1", "2", "1"]
-
-
 def _alive(pid: int) -> bool:
     """Whether ``pid`` runs (a zombie, waiting for init to reap it, does not)."""
     try:
@@ -161,31 +132,71 @@ def _descendants(pid: int) -> set[int]:
     return found
 
 
+def _run_of(pid: int) -> tuple[set[int], set[str]]:
+    """The processes a siteops process started, and the run ids they carry (siteops.guard)."""
+    started = _descendants(pid)
+    run_ids: set[str] = set()
+    for child in started:
+        with contextlib.suppress(OSError):
+            environ = Path(f"/proc/{child}/environ").read_bytes().decode().split("\0")
+            run_ids |= {v.split("=", 1)[1] for v in environ if v.startswith(f"{RUN_ID}=")}
+    assert run_ids, f"no process of the run carries {RUN_ID}: {started}"
+    return started, run_ids
+
+
+def _gone_within(seconds: float, run: tuple[set[int], set[str]], after: str) -> None:
+    """Every process of ``run`` (from :func:`_run_of`) ends within ``seconds``."""
+    started, run_ids = run
+    since = time.monotonic()
+    while any(_alive(pid) for pid in started) or any(marked(i) for i in run_ids):
+        left = [p for p in started if _alive(p)] + [p for i in run_ids for p in marked(i)]
+        assert time.monotonic() - since < seconds, f"still running {seconds}s after {after}: {left}"
+        time.sleep(0.1)
+    print(f"{len(started)} processes of the run gone {time.monotonic() - since:.1f}s after {after}")
+
+
+def test_an_interrupted_add_site_is_finished_by_apply_without_duplicates(host: Host) -> None:
+    run = host.start("add-site", "delta", "--domain", "delta.test", "--runtime", "node", "--api")
+    assert run.stderr is not None
+    seen = []
+    for line in run.stderr:
+        seen.append(line)
+        if re.match(r"\s+\[(\d+)\]", line) and int(re.findall(r"\[(\d+)\]", line)[0]) >= 30:
+            started = _run_of(run.pid)
+            run.send_signal(signal.SIGINT)  # Ctrl-C halfway through the site's run
+            break
+    rest = run.communicate(timeout=120)[1]
+    # Nothing of the run is left, Mitogen's helpers (in sessions of their own) included.
+    _gone_within(5, started, "Ctrl-C")
+    print("".join(seen[-3:]) + rest)
+    assert run.returncode == 130
+    assert "siteops apply delta" in rest
+    assert load_host_sites(host.sites_file).sites["delta"].status == "failed"
+
+    host.siteops("apply", "delta")
+
+    sites = load_host_sites(host.sites_file)
+    assert sites.sites["delta"].status == "active"
+    assert len({s.port_block for s in sites.sites.values()}) == len(sites.sites)
+    probe = host.ssh(
+        "getent passwd | grep -c '^delta:'; sudo -n ls /etc/nginx/sites-enabled | grep -c delta;"
+        " sudo -n ls /etc/systemd/system | grep -c '^delta-'; sudo -n -u postgres psql -tAc"
+        " \"SELECT count(*) FROM pg_database WHERE datname = 'delta'\""
+    )
+    # One user, one nginx config, two units (frontend, api), one database.
+    assert probe.stdout.split() == ["1", "1", "2", "1"]
+
+
 def test_a_killed_add_site_leaves_nothing_running_and_apply_finishes_it(host: Host) -> None:
     run = host.start("add-site", "echo", "--domain", "echo.test", "--runtime", "python")
     assert run.stderr is not None
     for line in run.stderr:
         if re.match(r"\s+\[[2-9]\]", line):  # the first task is done
             break
-    started = _descendants(run.pid)
-    run_ids = set()
-    for pid in started:
-        with contextlib.suppress(OSError):
-            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-            run_ids |= {v for v in environ if v.startswith(f"{RUN_ID}=".encode())}
-    assert run_ids, f"no process of the run carries {RUN_ID}: {started}"
-
+    started = _run_of(run.pid)
     run.send_signal(signal.SIGKILL)
     run.wait()
-    killed = time.monotonic()
-    while any(_alive(pid) for pid in started) or any(
-        marked(i.decode().split("=", 1)[1]) for i in run_ids
-    ):
-        assert time.monotonic() - killed < 5, [p for p in started if _alive(p)]
-        time.sleep(0.1)
-    print(
-        f"{len(started)} processes of the run gone {time.monotonic() - killed:.1f}s after SIGKILL"
-    )
+    _gone_within(5, started, "SIGKILL")
 
     host.siteops("apply", "echo")
     assert load_host_sites(host.sites_file).sites["echo"].status == "active"
@@ -200,7 +211,7 @@ def test_a_killed_add_site_leaves_nothing_running_and_apply_finishes_it(host: Ho
 
 def test_list_show_and_status_speak_json(host: Host) -> None:
     listed = json.loads(host.siteops("list", "--json").stdout)
-    assert set(listed["sites"]) == {"alpha", "beta", "delta"}
+    assert set(listed["sites"]) == {"alpha", "beta", "delta", "echo"}
     shown = json.loads(host.siteops("show", "delta", "--json").stdout)
     assert shown["units"] == ["delta-frontend.service", "delta-api.service"]
     status = json.loads(host.siteops("status", "--json").stdout)["sites"]
