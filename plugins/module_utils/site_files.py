@@ -16,6 +16,7 @@ import stat
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from typing import Any
 
 ENTRY = dict(
@@ -49,21 +50,21 @@ class EntryError(Exception):
 
 
 def _uid(name: str | None) -> int | None:
-    if name is None:
-        return None
-    try:
-        return pwd.getpwnam(name).pw_uid
-    except KeyError:
-        raise EntryError(f"user {name!r} does not exist") from None
+    return _id("user", name, lambda known: pwd.getpwnam(known).pw_uid)
 
 
 def _gid(name: str | None) -> int | None:
+    return _id("group", name, lambda known: grp.getgrnam(known).gr_gid)
+
+
+def _id(kind: str, name: str | None, find: Callable[[str], int]) -> int | None:
+    """The id of user or group ``name`` (None: not given)."""
     if name is None:
         return None
     try:
-        return grp.getgrnam(name).gr_gid
+        return find(name)
     except KeyError:
-        raise EntryError(f"group {name!r} does not exist") from None
+        raise EntryError(f"{kind} {name!r} does not exist") from None
 
 
 def _mode(text: str | None) -> int | None:
