@@ -162,6 +162,19 @@ def test_a_wrong_entry_is_refused_naming_what_is_wrong(
         ensure(site_files, [one])
 
 
+@pytest.mark.parametrize("field", ["owner", "group"])
+def test_an_unknown_owner_or_group_is_refused_but_expected_in_check_mode(
+    site_files: ModuleType, tmp_path: Path, field: str
+) -> None:
+    # In check mode the user may be one this run creates first: a change, not an error.
+    one = entry(tmp_path / "x", content="", **{field: "siteops-no-such-name"})
+    kind = "user" if field == "owner" else "group"
+    with pytest.raises(site_files.EntryError, match=f"{kind} 'siteops-no-such-name' does not"):
+        ensure(site_files, [one])
+    assert ensure(site_files, [one], check=True).changed == [str(tmp_path / "x")]
+    assert not (tmp_path / "x").exists()
+
+
 def test_a_relative_path_is_refused(site_files: ModuleType) -> None:
     with pytest.raises(site_files.EntryError, match="path must be absolute"):
         ensure(site_files, [entry("relative/x", content="")])
