@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from siteops import coordination, hostlock
 from siteops import operations as ops
 from siteops.errors import SiteModelError
 from siteops.hostfacts import FACTS_ARTIFACT
 from siteops.inventory import load_host_sites
+from siteops.layout import Layout, layout
 from siteops.model import HostSites
 from siteops.ports import block_ports
 from siteops.registry import Registry, RegistryLocked, holder_of, inventory_locked
+from siteops.revision import RegistryConflict
 from siteops.runner import Progress, RunResult
 from siteops.sites import SiteAnswers
 from tests.conftest import REPO
@@ -29,6 +33,8 @@ class Call:
     # The registry as it was on disk while the playbook ran.
     registry: HostSites
     locked_by: str | None
+    # Who held the host's lock while the playbook ran (None: nobody).
+    host_locked_by: str | None = None
 
 
 def ok_result(artifacts: Mapping[str, Any] | None = None) -> RunResult:
@@ -45,6 +51,10 @@ def failed_result() -> RunResult:
     return RunResult(rc=2, status="failed", stats={"failures": {"sandbox": 1}}, log_path=None)
 
 
+# The host whose side (lock, record, audit log) the next host session opens (see host_paths).
+HOST_NOW = ["sandbox"]
+
+
 @dataclass(frozen=True)
 class FakeTarget(ops.Target):
     """A Target whose playbook runs are scripted: facts from ``listening``, results by playbook."""
@@ -53,11 +63,16 @@ class FakeTarget(ops.Target):
     results: dict[str, RunResult] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
 
+    def variables(self) -> dict[str, Any]:
+        HOST_NOW[0] = self.host  # the host's side runs here, in its own folder (host_paths)
+        return {"ansible_connection": "local"}
+
     def run(
         self, playbook: str, extravars: Mapping[str, Any], *, check: bool, on_progress: Any
     ) -> RunResult:
         on_progress(Progress(task="a task"))
         holder = holder_of(self.sites_file)
+        on_host = hostlock.lock_status(self.variables(), self.host)
         self.calls.append(
             Call(
                 playbook,
@@ -65,6 +80,7 @@ class FakeTarget(ops.Target):
                 check,
                 load_host_sites(self.sites_file),
                 holder.purpose if holder else None,
+                on_host["holder"]["purpose"] if on_host["held"] else None,
             )
         )
         if playbook == "facts.yml":
@@ -77,6 +93,24 @@ class FakeTarget(ops.Target):
             return RunResult(rc=2, status="failed", stats={"failures": {"sandbox": 1}},
                              log_path=None, artifacts={ops.BUSY_PORTS_ARTIFACT: busy})  # fmt: skip
         return self.results.get(playbook, ok_result())
+
+
+@pytest.fixture(autouse=True)
+def host_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The host's lock, registry record and audit log under ``tmp_path/host``."""
+    root = tmp_path / "hosts"
+
+    def moved() -> Layout:
+        host = root / HOST_NOW[0]
+        return replace(
+            layout(),
+            host_lock=str(host / "run/host.lock"),
+            registry_dir=str(host / "registry"),
+            audit_log=str(host / "audit.jsonl"),
+        )
+
+    monkeypatch.setattr(hostlock, "layout", moved)
+    return root
 
 
 @pytest.fixture
@@ -93,7 +127,7 @@ def answers(*domains: str, **changes: Any) -> SiteAnswers:
     return SiteAnswers(domains=list(domains), block=0, runtime="static", **changes)
 
 
-def nothing(_: Progress) -> None:
+def nothing(_: object) -> None:
     pass
 
 
@@ -113,6 +147,7 @@ def test_add_saves_the_site_pending_runs_only_it_then_marks_it_active(inventory:
     assert site_run.check is False
     assert site_run.registry.sites["shop"].status == "pending"
     assert site_run.locked_by == "add-site shop"  # the lock is held during the run
+    assert site_run.host_locked_by == "add-site shop"  # and the host's
     assert load_host_sites(t.sites_file).sites["shop"].status == "active"
     assert added.site.port_block == 0
     markdown = t.registry_file.read_text(encoding="utf-8")
@@ -391,3 +426,56 @@ def test_a_file_of_an_older_format_is_written_in_the_current_one_only_when_saved
 
     ops.apply(t, ["shop"], dry_run=False, on_progress=nothing)
     assert t.sites_file.read_bytes() == (fixtures / "sites-format-1.yml").read_bytes()
+
+
+def operator_copy(inventory: Path, tmp_path: Path) -> FakeTarget:
+    """A second copy of the inventory (another operator's clone), for the same host."""
+    copy = tmp_path / "copy"
+    shutil.copytree(inventory, copy)
+    return target(copy)
+
+
+def test_two_copies_of_an_inventory_share_the_hosts_record(inventory: Path, tmp_path: Path) -> None:
+    alice, bob = target(inventory), operator_copy(inventory, tmp_path)
+    add(alice, "shop", "shop.test")
+
+    # Bob's copy has not seen shop: add-site takes the host's copy first, then adds.
+    notes: list[Any] = []
+    added = ops.add(bob, "blog", answers("blog.test"), dry_run=False, on_progress=notes.append)
+    assert added.site.port_block == 1  # not shop's block 0
+    assert list(load_host_sites(bob.sites_file).sites) == ["shop", "blog"]
+    [note] = [n for n in notes if isinstance(n, str)]
+    assert note.startswith("this inventory's sites file was behind the host's revision 2")
+    assert note.endswith("took the host's copy first: shop: only on the host")
+
+    # Alice's copy is now behind the host's: refused before any run or write.
+    before = alice.sites_file.read_bytes()
+    with pytest.raises(RegistryConflict) as caught:
+        ops.apply(alice, ["shop"], dry_run=False, on_progress=nothing)
+    message = str(caught.value)
+    assert "this inventory's sites file is revision 2, older than the host's revision 4" in message
+    assert "Sites that differ: blog: only on the host" in message
+    assert "`siteops --host sandbox registry pull`" in message
+    assert [c.playbook for c in alice.calls] == ["site.yml"]  # only her add-site's
+    assert alice.sites_file.read_bytes() == before
+
+    pulled = coordination.registry_pull(alice, dry_run=False)
+    assert pulled.written and pulled.changes == ["blog: only on the host"]
+    assert alice.sites_file.read_bytes() == bob.sites_file.read_bytes()
+    assert "blog" in alice.registry_file.read_text(encoding="utf-8")
+    ops.apply(alice, ["shop"], dry_run=False, on_progress=nothing)
+    assert list(load_host_sites(alice.sites_file).sites) == ["shop", "blog"]
+
+
+def test_a_hand_edited_sites_file_is_refused_as_diverged(inventory: Path) -> None:
+    t = target(inventory)
+    add(t, "shop", "shop.test")
+    edited = t.sites_file.read_text(encoding="utf-8").replace("description: ''", "description: x")
+    t.sites_file.write_text(edited, encoding="utf-8")
+
+    with pytest.raises(RegistryConflict, match=r"not one the host was converged from.*"
+                       r"shop: differs \(description\)"):  # fmt: skip
+        ops.remove(t, "shop", dry_run=False, on_progress=nothing)
+    assert load_host_sites(t.sites_file).sites["shop"].status == "active"
+    assert coordination.registry_pull(t, dry_run=True).written is False
+    assert t.sites_file.read_text(encoding="utf-8") == edited

@@ -18,12 +18,13 @@ from typing import Any, NoReturn
 import click
 import yaml
 
-from siteops import __version__
+from siteops import __version__, coordination
 from siteops import display as show
 from siteops import hosts as host_checks
 from siteops import operations as ops
 from siteops.errors import SiteModelError, SiteopsError
 from siteops.hostfacts import FactsMissing
+from siteops.hostlock import holder_text
 from siteops.inventory import load_host_sites, load_inventory_sites
 from siteops.model import Runtime
 from siteops.ports import PortBlocksExhausted
@@ -32,6 +33,7 @@ from siteops.registry import RegistryLocked
 from siteops.release import SourceError
 from siteops.remote import RemoteError, host_vars, log_command, ssh_argv
 from siteops.resources import ProjectNotFound, find_collection, find_testhosts
+from siteops.revision import Standing
 from siteops.runner import RunResult
 from siteops.sandbox import CONTAINER as SANDBOX_CONTAINER
 from siteops.sandbox import (
@@ -71,7 +73,7 @@ class Context:
         project = find_collection() if project_needed else Path()
         return ops.Target(
             self.inventory, self.host, project, ops.default_log_dir(), self.lock_timeout,
-            self.config,
+            self.config, tuple(sys.argv[1:]),
         )  # fmt: skip
 
 
@@ -532,14 +534,100 @@ def releases(obj: Context, name: str, as_json: bool) -> None:
         click.echo(show.table(["RELEASE", "AT", "RESULT", "REF", "MESSAGE"], rows))
 
 
-@main.command()
+@main.group(invoke_without_command=True)
 @click.option("--refresh", is_flag=True, help="Gather live facts from the host first.")
-@click.pass_obj
-def registry(obj: Context, refresh: bool) -> None:
-    """Regenerate the markdown registry (<inventory>/registry/<host>.md)."""
+@click.pass_context
+def registry(ctx: click.Context, refresh: bool) -> None:
+    """Regenerate the markdown registry (<inventory>/registry/<host>.md); `pull` (see below)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    obj: Context = ctx.obj
     with _errors(), _progress() as progress:
         path = ops.registry_markdown(obj.target(), refresh=refresh, on_progress=progress)
     click.echo(f"wrote {path}")
+
+
+@registry.command("pull")
+@click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
+@click.pass_obj
+def registry_pull(obj: Context, dry_run: bool) -> None:
+    """Take the host's copy of its sites file into this inventory, showing what changes.
+
+    Every changing run records on the host the sites file it converged; a run
+    from an older or diverged copy is refused until this command has taken the
+    host's copy.
+    """
+    with _errors():
+        pulled = coordination.registry_pull(obj.target(), dry_run=dry_run)
+    where = f"host {obj.host} is at {pulled.record.describe()}"
+    if pulled.standing == Standing.CURRENT:
+        click.echo(f"{where}; this inventory already has that file: nothing to pull")
+        return
+    for line in pulled.changes or ["no site record differs (only the file's text)"]:
+        click.echo(f"  {line}")
+    verb = "wrote" if pulled.written else "would write (dry run, nothing written)"
+    click.echo(f"{where}; {verb} {obj.sites_file}")
+
+
+@main.group()
+def lock() -> None:
+    """The host's lock, held by every changing command for its whole run."""
+
+
+def _holder_line(host: str, state: dict[str, Any]) -> str:
+    if state.get("held"):
+        return f"host {host}: locked by {holder_text(state.get('holder'))}"
+    left = state.get("left")
+    if left:
+        return (f"host {host}: free; {holder_text(left)} ended without releasing it "
+                "(the next run takes it over)")  # fmt: skip
+    return f"host {host}: free"
+
+
+@lock.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def lock_status(obj: Context, as_json: bool) -> None:
+    """Who holds the host's lock (operator, machine, command, pid, since)."""
+    with _errors():
+        state = coordination.lock_state(obj.target(project_needed=False))
+    state.pop("event", None)
+    if as_json:
+        _echo_json({"host": obj.host, **state})
+    else:
+        click.echo(_holder_line(obj.host, state))
+
+
+@lock.command("release")
+@click.option("--force", is_flag=True, help="Also a lock whose holder runs: its hold is stopped.")
+@click.pass_obj
+def lock_release(obj: Context, force: bool) -> None:
+    """Release the host's lock; refused while its holder runs, unless --force."""
+    with _errors():
+        done = coordination.release_lock(obj.target(project_needed=False), force=force)
+    holder = done.get("holder")
+    if done.get("held"):
+        click.echo(f"host {obj.host}: released the lock of {holder_text(holder)}")
+    elif holder:
+        click.echo(f"host {obj.host}: the lock was free; cleared what {holder_text(holder)} left")
+    else:
+        click.echo(f"host {obj.host}: the lock was free")
+
+
+@main.command("audit")
+@click.option("--site", help="Only the commands that concerned this site.")
+@click.option("--since", help="Only from then: 30m, 2h, 3d, 1w, or a UTC date or time.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def audit_command(obj: Context, site: str | None, since: str | None, as_json: bool) -> None:
+    """The host's audit log: every changing command, who ran it, and how it ended."""
+    with _errors():
+        when = coordination.parse_since(since) if since else None
+        entries = coordination.audit(obj.target(project_needed=False), site=site, since=when)
+    if as_json:
+        _echo_json({"host": obj.host, "entries": entries})
+        return
+    click.echo(show.audit_table(entries))
 
 
 def sandbox_container(host: str) -> str:
@@ -609,7 +697,7 @@ def sandbox_up(obj: Context, ssh_port: int, http_port: int, https_port: int, deb
     _say("applying the host baseline (playbooks/host.yml)")
     target = obj.target()
     with _errors(), _progress() as progress:
-        result = target.run("host.yml", {}, check=False, on_progress=progress)
+        result = ops.baseline(target, "sandbox up", on_progress=progress)
     _check_run(result, "applying the host baseline to the sandbox failed")
     ports = box.published()
     click.echo(f"sandbox is up: ssh deploy@127.0.0.1 -p {ports.ssh if ports else ssh_port}; "

@@ -32,8 +32,11 @@ class ProgressDisplay:
         self._last_task: str | None = None
         self._drawn = False
 
-    def __call__(self, progress: Progress) -> None:
-        if self.interactive:
+    def __call__(self, progress: Progress | str) -> None:
+        if isinstance(progress, str):  # a note: a line of its own
+            self.close()
+            self.stream.write(progress + "\n")
+        elif self.interactive:
             width = shutil.get_terminal_size((100, 20)).columns
             line = progress_line(progress)[: max(width - 1, 20)]
             self.stream.write("\r\x1b[K" + line)
@@ -242,3 +245,24 @@ def status_text(sites: HostSites, facts: HostFacts) -> str:
             )
         )
     return "\n\n".join(blocks)
+
+
+def audit_table(entries: Sequence[Mapping[str, Any]]) -> str:
+    """The audit log as a table, oldest first."""
+    rows = []
+    for entry in entries:
+        who = entry.get("operator") or {}
+        key = f" {who['key']}" if who.get("key") else ""
+        rows.append([
+            str(entry.get("time", "")),
+            f"{who.get('user')}@{who.get('machine')}{key}",
+            " ".join(["siteops", *map(str, entry.get("args") or [])])
+            if entry.get("args") else str(entry.get("command", "")),
+            ",".join(map(str, entry.get("sites") or [])) or "-",
+            str(entry.get("result", "")),
+            f"{entry.get('duration_s', '')}s",
+            str(entry.get("revision") if entry.get("revision") is not None else "-"),
+        ])  # fmt: skip
+    if not rows:
+        return "the audit log is empty"
+    return table(["TIME", "OPERATOR", "COMMAND", "SITES", "RESULT", "TOOK", "REVISION"], rows)

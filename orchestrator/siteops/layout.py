@@ -47,6 +47,9 @@ class Layout:
     unit_format: str
     slice_format: str
     slice_dash_escape: str
+    host_lock: str
+    registry_dir: str
+    audit_log: str
 
     def site_root(self, site: str) -> str:
         """The site's tree: ``<sites root>/<site>``."""

@@ -23,25 +23,32 @@ as well, so that two hosts never take the same domain at once.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import re
 import subprocess
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from siteops import hosts
 from siteops.errors import HostRefused, SiteModelError
 from siteops.hostfacts import FACTS_PLAYBOOK, HostFacts, facts_request, parse_facts
+from siteops.hostlock import HostSession, holder_text, host_session
 from siteops.inventory import (
     hosts_mapping,
     inventory_hosts,
     load_host_sites,
     load_inventory_sites,
+    parse_host_sites,
     read_hosts_yaml,
     sites_path,
 )
+from siteops.layout import layout
 from siteops.markdown import render_registry
 from siteops.model import ArchivedSite, HostSites, Site, SiteStatus
 from siteops.ports import MAX_BLOCKS, allocate_block, block_ports
@@ -49,6 +56,7 @@ from siteops.registry import Registry, inventory_locked, utc_now, write_atomical
 from siteops.release import packed
 from siteops.remote import host_vars, ssh_argv
 from siteops.resources import collections_path
+from siteops.revision import Standing, compare, conflict, differences
 from siteops.runner import Progress, RunResult, run_playbook
 from siteops.sites import SiteAnswers, add_site, inventory_domain_owners, taken_blocks
 
@@ -60,7 +68,8 @@ REMOVE_PLAYBOOK = "remove-site.yml"
 FINAL_BACKUP_ARTIFACT = "siteops_final_backup"
 DEFAULT_LOCK_TIMEOUT = 600.0
 
-OnProgress = Callable[[Progress], None]
+# Progress of a run, or a note to print on a line of its own (waiting for a lock).
+OnProgress = Callable[[Progress | str], None]
 
 
 def default_log_dir() -> Path:
@@ -80,6 +89,13 @@ class Target:
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT
     # The ansible.cfg of the user's project folder; none: the checkout's, if any.
     config: Path | None = None
+    # The command line as given (for the host's audit log, secrets masked there).
+    argv: tuple[str, ...] = ()
+
+    def variables(self) -> dict[str, Any]:
+        """The host's variables as the inventory defines them (read once per hosts.yml)."""
+        stamp = self.hosts_file.stat().st_mtime_ns if self.hosts_file.exists() else 0
+        return dict(_host_vars(self.hosts_file, self.host, stamp))
 
     @property
     def hosts_file(self) -> Path:
@@ -137,7 +153,7 @@ HOST_CA_DIRECTORY = "siteops_ca_directory"
 
 def host_ca_directory(target: Target) -> str | None:
     """The host's default ACME directory (``siteops_ca_directory``), if its inventory sets one."""
-    value = host_vars(target.hosts_file, target.host).get(HOST_CA_DIRECTORY)
+    value = target.variables().get(HOST_CA_DIRECTORY)
     return str(value) if value else None
 
 
@@ -168,6 +184,70 @@ def _with_status(sites: HostSites, names: Iterable[str], status: SiteStatus) -> 
     for name in names:
         data["siteops_sites"][name]["status"] = status.value
     return HostSites.model_validate(data)
+
+
+@functools.lru_cache(maxsize=8)
+def _host_vars(hosts_file: Path, host: str, stamp: int) -> Mapping[str, Any]:
+    del stamp  # part of the cache key only: a changed hosts.yml is read again
+    return host_vars(hosts_file, host)
+
+
+def outcome(result: RunResult) -> str:
+    """A run's result as the host's audit log names it."""
+    return {0: "ok", 130: "cancelled"}.get(result.exit_code, "failed")
+
+
+@contextlib.contextmanager
+def on_host(
+    target: Target, purpose: str, sites: list[str], on_progress: OnProgress
+) -> Iterator[HostSession]:
+    """Hold the host's lock for the ``with`` block (see :mod:`siteops.hostlock`)."""
+
+    def waiting(holder: Mapping[str, Any] | None) -> None:
+        on_progress(f"waiting for the lock of host {target.host}: {holder_text(holder)}")
+
+    with host_session(
+        target.variables(), target.host, purpose=purpose, args=target.argv, sites=sites,
+        timeout=target.lock_timeout, on_wait=waiting,
+    ) as session:  # fmt: skip
+        if session.taken_over:
+            on_progress(
+                f"took over the lock of host {target.host} left by "
+                f"{holder_text(session.taken_over)} (that run ended without releasing it)"
+            )
+        yield session
+
+
+def reconcile(
+    target: Target,
+    registry: Registry,
+    session: HostSession,
+    on_progress: OnProgress,
+    *,
+    take_newer: bool = False,
+) -> HostSites:
+    """The sites to converge: this inventory's, once it stands right with the host's record.
+
+    ``current`` and ``new`` go ahead; ``behind`` takes the host's copy when
+    ``take_newer`` (add-site), else it and ``diverged`` raise
+    :class:`~siteops.revision.RegistryConflict` naming the sites that differ.
+    """
+    record = session.record
+    standing, matched = compare(registry.text(), record)
+    if standing in (Standing.NEW, Standing.CURRENT) or record.text is None:
+        return registry.load()
+    source = f"host {target.host}: {layout().registry_dir}/sites.yml"
+    host_sites = parse_host_sites(yaml.safe_load(record.text), source)
+    lines = differences(registry.load(), host_sites)
+    if standing is Standing.BEHIND and take_newer:
+        registry.replace_text(record.text)
+        write_markdown(target, host_sites)
+        on_progress(
+            f"this inventory's sites file was behind the host's {record.describe()}; took the "
+            f"host's copy first: {'; '.join(lines) or 'no site record differs'}"
+        )
+        return host_sites
+    raise conflict(target.host, standing, matched, record, lines)
 
 
 def gather_facts(
@@ -264,41 +344,34 @@ def add(
         answers = replace(answers, ca_directory=host_ca_directory(target))
     registry = Registry(target.sites_file)
     # Bad input is refused before the lock file is even created; checked again
-    # under the lock, against what another run may have added meanwhile.
+    # under the locks, against what another run may have added meanwhile.
     _check_new_site(target, registry.load(), name, answers)
-    with registry.locked(timeout=target.lock_timeout, purpose=f"add-site {name}"):
-        current = registry.load()
-        _check_new_site(target, current, name, answers)
-        busy: set[int] = set()
-        while True:
-            block = allocate_block(taken_blocks(current), busy)
-            chosen = replace(answers, block=block)
-            new_sites = {"siteops_only": [name], "siteops_new_sites": {name: block_ports(block)}}
-            if dry_run:
-                updated = add_site(current, name, chosen, other_hosts_domains(target))
-                sites = updated.to_yaml_data()["siteops_sites"]
-                result = target.run(
-                    SITE_PLAYBOOK,
-                    {"siteops_sites": sites, **new_sites},
-                    check=True,
-                    on_progress=on_progress,
-                )
-                if _block_busy(result, busy):
-                    continue
-                return Added(name, updated.sites[name], result, dry_run=True)
-            # Another host may have taken one of the domains since: check again, and
-            # save while no other host can (its pending site then holds the domains).
-            purpose = f"add-site {name} on {target.host}"
-            with inventory_locked(target.inventory, timeout=target.lock_timeout, purpose=purpose):
-                updated = add_site(current, name, chosen, other_hosts_domains(target))
-                registry.save(updated)
-            result = target.run(SITE_PLAYBOOK, new_sites, check=False, on_progress=on_progress)
-            if not _block_busy(result, busy):
-                break
-        ok = result.exit_code == 0
-        final = _with_status(updated, [name], SiteStatus.ACTIVE if ok else SiteStatus.FAILED)
-        registry.save(final)
-        write_markdown(target, final)
+    purpose = f"add-site {name}"
+    with registry.locked(timeout=target.lock_timeout, purpose=purpose):
+        if dry_run:
+            return _add_dry_run(target, registry.load(), name, answers, on_progress)
+        with on_host(target, purpose, [name], on_progress) as session:
+            current = reconcile(target, registry, session, on_progress, take_newer=True)
+            _check_new_site(target, current, name, answers)
+            busy: set[int] = set()
+            while True:
+                block = allocate_block(taken_blocks(current), busy)
+                chosen = replace(answers, block=block)
+                # Another host may have taken one of the domains since: check again, and
+                # save while no other host can (its pending site then holds the domains).
+                with inventory_locked(target.inventory, timeout=target.lock_timeout,
+                                      purpose=f"{purpose} on {target.host}"):  # fmt: skip
+                    updated = add_site(current, name, chosen, other_hosts_domains(target))
+                    registry.save(updated, on_host=session.record_sites)
+                new = {"siteops_only": [name], "siteops_new_sites": {name: block_ports(block)}}
+                result = target.run(SITE_PLAYBOOK, new, check=False, on_progress=on_progress)
+                if not _block_busy(result, busy):
+                    break
+            ok = result.exit_code == 0
+            final = _with_status(updated, [name], SiteStatus.ACTIVE if ok else SiteStatus.FAILED)
+            registry.save(final, on_host=session.record_sites)
+            write_markdown(target, final)
+            session.finish(outcome(result))
     if not ok:
         raise RunFailed(
             f"adding site {name!r} failed; it is kept in the registry as failed",
@@ -307,6 +380,29 @@ def add(
             f"or `siteops remove-site {name}` to drop it.",
         )
     return Added(name, final.sites[name], result, dry_run=False)
+
+
+def _add_dry_run(
+    target: Target, current: HostSites, name: str, answers: SiteAnswers, on_progress: OnProgress
+) -> Added:
+    """Check mode with the intended registry as extra variables; nothing is written."""
+    busy: set[int] = set()
+    while True:
+        block = allocate_block(taken_blocks(current), busy)
+        chosen = replace(answers, block=block)
+        updated = add_site(current, name, chosen, other_hosts_domains(target))
+        result = target.run(
+            SITE_PLAYBOOK,
+            {
+                "siteops_sites": updated.to_yaml_data()["siteops_sites"],
+                "siteops_only": [name],
+                "siteops_new_sites": {name: block_ports(block)},
+            },
+            check=True,
+            on_progress=on_progress,
+        )
+        if not _block_busy(result, busy):
+            return Added(name, updated.sites[name], result, dry_run=True)
 
 
 @dataclass(frozen=True)
@@ -322,26 +418,20 @@ def apply(target: Target, names: list[str], *, dry_run: bool, on_progress: OnPro
     registry = Registry(target.sites_file)
     purpose = f"apply {' '.join(names)}" if names else "apply (all)"
     with registry.locked(timeout=target.lock_timeout, purpose=purpose):
-        current = registry.load()
-        unknown = [n for n in names if n not in current.sites]
-        if unknown:
-            raise SiteModelError(
-                str(target.sites_file),
-                [f"site: {n!r} is not in the registry of {target.host}" for n in unknown],
-            )
-        chosen = names or [n for n, s in current.sites.items() if s.status != SiteStatus.REMOVING]
-        if names:
-            result = target.run(
-                SITE_PLAYBOOK, {"siteops_only": names}, check=dry_run, on_progress=on_progress
-            )
-        else:
-            result = target.run(ALL_PLAYBOOK, {}, check=dry_run, on_progress=on_progress)
+        _known_sites(target, registry.load(), names)
         if dry_run:
-            return Applied(chosen, result, dry_run=True)
-        ok = result.exit_code == 0
-        final = _with_status(current, chosen, SiteStatus.ACTIVE if ok else SiteStatus.FAILED)
-        registry.save(final)
-        write_markdown(target, final)
+            chosen = _chosen(registry.load(), names)
+            return Applied(chosen, _apply_run(target, names, True, on_progress), dry_run=True)
+        with on_host(target, purpose, names, on_progress) as session:
+            current = reconcile(target, registry, session, on_progress)
+            _known_sites(target, current, names)
+            chosen = _chosen(current, names)
+            result = _apply_run(target, names, False, on_progress)
+            ok = result.exit_code == 0
+            final = _with_status(current, chosen, SiteStatus.ACTIVE if ok else SiteStatus.FAILED)
+            registry.save(final, on_host=session.record_sites)
+            write_markdown(target, final)
+            session.finish(outcome(result), chosen)
     if not ok:
         again = " ".join(["siteops", "apply", *names])
         raise RunFailed(
@@ -350,6 +440,27 @@ def apply(target: Target, names: list[str], *, dry_run: bool, on_progress: OnPro
             f"Fix the cause, then run `{again}` again (safe to repeat).",
         )
     return Applied(chosen, result, dry_run=False)
+
+
+def _chosen(current: HostSites, names: list[str]) -> list[str]:
+    """The sites a run converges: the named ones, or all but those being removed."""
+    return names or [n for n, s in current.sites.items() if s.status != SiteStatus.REMOVING]
+
+
+def _known_sites(target: Target, current: HostSites, names: list[str]) -> None:
+    unknown = [n for n in names if n not in current.sites]
+    if unknown:
+        raise SiteModelError(
+            str(target.sites_file),
+            [f"site: {n!r} is not in the registry of {target.host}" for n in unknown],
+        )
+
+
+def _apply_run(target: Target, names: list[str], check: bool, on_progress: OnProgress) -> RunResult:
+    if names:
+        only = {"siteops_only": names}
+        return target.run(SITE_PLAYBOOK, only, check=check, on_progress=on_progress)
+    return target.run(ALL_PLAYBOOK, {}, check=check, on_progress=on_progress)
 
 
 @dataclass(frozen=True)
@@ -371,39 +482,49 @@ def remove(target: Target, name: str, *, dry_run: bool, on_progress: OnProgress)
     """
     target.check_inventory()
     registry = Registry(target.sites_file)
-    with registry.locked(timeout=target.lock_timeout, purpose=f"remove-site {name}"):
-        current = registry.load()
-        if name not in current.sites:
-            where = "was already removed (archived)" if name in current.archived else "is unknown"
-            raise SiteModelError(
-                str(target.sites_file), [f"site: {name!r} {where} on host {target.host}"]
-            )
-        extravars = {"site": name}
+    purpose = f"remove-site {name}"
+    with registry.locked(timeout=target.lock_timeout, purpose=purpose):
         if dry_run:
-            result = target.run(REMOVE_PLAYBOOK, extravars, check=True, on_progress=on_progress)
+            _removable(target, registry.load(), name)
+            result = target.run(REMOVE_PLAYBOOK, {"site": name}, check=True,
+                                on_progress=on_progress)  # fmt: skip
             return Removed(name, None, result, dry_run=True)
-        removing = _with_status(current, [name], SiteStatus.REMOVING)
-        registry.save(removing)
-        result = target.run(REMOVE_PLAYBOOK, extravars, check=False, on_progress=on_progress)
-        backup = result.artifacts.get(FINAL_BACKUP_ARTIFACT)
-        if result.exit_code != 0 or not isinstance(backup, str) or not _BACKUP_PATH.match(backup):
-            write_markdown(target, removing)
-            raise RunFailed(
-                f"removing site {name!r} did not finish; it stays in the registry as removing",
-                result,
-                f"Fix the cause, then run `siteops remove-site {name}` again: it continues "
-                "where it stopped and keeps the final backup it already took.",
-            )
-        data = removing.to_yaml_data()
-        record = data["siteops_sites"].pop(name)
-        record["status"] = str(current.sites[name].status)  # as it was before the removal
-        data["siteops_archived_sites"][name] = ArchivedSite.model_validate(
-            {"site": record, "archived_at": utc_now(), "backup": backup}
-        ).model_dump(mode="json")
-        final = HostSites.model_validate(data)
-        registry.save(final)
-        write_markdown(target, final)
+        with on_host(target, purpose, [name], on_progress) as session:
+            current = reconcile(target, registry, session, on_progress)
+            _removable(target, current, name)
+            removing = _with_status(current, [name], SiteStatus.REMOVING)
+            registry.save(removing, on_host=session.record_sites)
+            result = target.run(REMOVE_PLAYBOOK, {"site": name}, check=False,
+                                on_progress=on_progress)  # fmt: skip
+            backup = result.artifacts.get(FINAL_BACKUP_ARTIFACT)
+            done = isinstance(backup, str) and _BACKUP_PATH.match(backup) is not None
+            if result.exit_code != 0 or not done:
+                write_markdown(target, removing)
+                session.finish(outcome(result) if result.exit_code else "failed")
+                raise RunFailed(
+                    f"removing site {name!r} did not finish; it stays in the registry as removing",
+                    result,
+                    f"Fix the cause, then run `siteops remove-site {name}` again: it continues "
+                    "where it stopped and keeps the final backup it already took.",
+                )
+            data = removing.to_yaml_data()
+            record = data["siteops_sites"].pop(name)
+            record["status"] = str(current.sites[name].status)  # as it was before the removal
+            data["siteops_archived_sites"][name] = ArchivedSite.model_validate(
+                {"site": record, "archived_at": utc_now(), "backup": backup}
+            ).model_dump(mode="json")
+            final = HostSites.model_validate(data)
+            registry.save(final, on_host=session.record_sites)
+            write_markdown(target, final)
     return Removed(name, backup, result, dry_run=False)
+
+
+def _removable(target: Target, current: HostSites, name: str) -> None:
+    if name not in current.sites:
+        where = "was already removed (archived)" if name in current.archived else "is unknown"
+        raise SiteModelError(
+            str(target.sites_file), [f"site: {name!r} {where} on host {target.host}"]
+        )
 
 
 def status(
@@ -449,6 +570,17 @@ def _known_site(target: Target, name: str) -> HostSites:
     return sites
 
 
+@contextlib.contextmanager
+def _site_run(
+    target: Target, purpose: str, name: str, on_progress: OnProgress
+) -> Iterator[HostSession]:
+    """The host's lock for a run that changes no record, from a sites file the host knows."""
+    registry = Registry(target.sites_file)
+    with on_host(target, purpose, [name], on_progress) as session:
+        reconcile(target, registry, session, on_progress)
+        yield session
+
+
 def deploy(
     target: Target,
     name: str,
@@ -466,7 +598,8 @@ def deploy(
     a deploy changes no record.
     """
     _known_site(target, name)
-    with packed(source, ref) as release:
+    with packed(source, ref) as release, _site_run(target, f"deploy {name}", name,
+                                                   on_progress) as session:  # fmt: skip
         result = target.run(
             DEPLOY_PLAYBOOK,
             {
@@ -481,6 +614,7 @@ def deploy(
             check=False,
             on_progress=on_progress,
         )
+        session.finish(outcome(result))
     if result.exit_code != 0:
         raise RunFailed(
             f"release {release.release_id} of {name!r} was not deployed; "
@@ -506,7 +640,9 @@ def rollback(
     }
     if to:
         extravars["to"] = to
-    result = target.run(DEPLOY_PLAYBOOK, extravars, check=False, on_progress=on_progress)
+    with _site_run(target, f"rollback {name}", name, on_progress) as session:
+        result = target.run(DEPLOY_PLAYBOOK, extravars, check=False, on_progress=on_progress)
+        session.finish(outcome(result))
     if result.exit_code != 0:
         raise RunFailed(
             f"rolling back {name!r} failed",
@@ -535,6 +671,14 @@ class HostAdded:
     result: RunResult | None
 
 
+def baseline(target: Target, purpose: str, on_progress: OnProgress) -> RunResult:
+    """Apply the host baseline (``host.yml``) under the host's lock; no site record changes."""
+    with on_host(target, purpose, [], on_progress) as session:
+        result = target.run(HOST_PLAYBOOK, {}, check=False, on_progress=on_progress)
+        session.finish(outcome(result))
+    return result
+
+
 def add_host(
     target: Target, login: hosts.Login, *, dry_run: bool, on_progress: OnProgress
 ) -> HostAdded:
@@ -560,7 +704,7 @@ def add_host(
     with inventory_locked(target.inventory, timeout=target.lock_timeout, purpose=purpose):
         hosts.check_name(hosts_file, target.host)  # another run may have added it meanwhile
         hosts.write_host(target.inventory, target.host, entry, probed.known_hosts)
-    result = target.run(HOST_PLAYBOOK, {}, check=False, on_progress=on_progress)
+    result = baseline(target, purpose, on_progress)
     if result.exit_code != 0:
         raise RunFailed(
             f"host {target.host!r} was added to {hosts_file}, but its baseline failed",

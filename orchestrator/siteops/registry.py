@@ -24,7 +24,7 @@ import os
 import socket
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,7 +33,7 @@ import yaml
 from pydantic import ValidationError
 
 from siteops.errors import SiteModelError, describe
-from siteops.inventory import load_host_sites
+from siteops.inventory import load_host_sites, parse_host_sites
 from siteops.model import HostSites
 
 HEADER = """\
@@ -211,13 +211,15 @@ class Registry:
         """The validated sites of the file (an empty registry when it does not exist)."""
         return load_host_sites(self.path)
 
-    def save(self, sites: HostSites) -> None:
+    def save(self, sites: HostSites, on_host: Callable[[str], object] | None = None) -> None:
         """Replace the file with ``sites`` atomically; only while holding the lock.
 
         The data is validated again first (a model changed in place skips
         validation). The file is always written in the current format
         (``siteops_sites_format``), whichever format it was read in. On any
-        error the old file is left as it was.
+        error the old file is left as it was. ``on_host`` is given the text
+        first (the host records it before the file changes here, so a crash
+        between the two leaves this file one the host knows, only older).
         """
         if not self._held:
             raise RuntimeError(
@@ -227,7 +229,28 @@ class Registry:
             checked = HostSites.model_validate(sites.to_yaml_data())
         except ValidationError as exc:
             raise SiteModelError(str(self.path), describe(exc)) from None
-        write_atomically(self.path, render(checked))
+        text = render(checked)
+        if on_host is not None:
+            on_host(text)
+        write_atomically(self.path, text)
+
+    def text(self) -> str | None:
+        """The file's text as it is (None when there is no file)."""
+        try:
+            return self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+
+    def replace_text(self, text: str) -> HostSites:
+        """Replace the file with ``text`` as it is (a host's copy) once it loads; the sites."""
+        if not self._held:
+            raise RuntimeError(f"{self.path}: replace_text() needs the lock")
+        try:
+            sites = parse_host_sites(yaml.safe_load(text), str(self.path))
+        except yaml.YAMLError as exc:
+            raise SiteModelError(str(self.path), [f"the host's copy is not YAML: {exc}"]) from None
+        write_atomically(self.path, text)
+        return sites
 
 
 def write_atomically(path: Path, text: str) -> None:

@@ -45,8 +45,14 @@ def host_vars(hosts_file: Path, host: str) -> dict[str, Any]:
     return {k: v.replace(INVENTORY_DIR, here) if isinstance(v, str) else v for k, v in data.items()}
 
 
-def ssh_argv(variables: Mapping[str, Any], host: str, remote: Sequence[str]) -> list[str]:
-    """``ssh …`` running ``remote`` on the host (through ``sudo -n`` unless the user is root)."""
+def ssh_argv(
+    variables: Mapping[str, Any], host: str, remote: Sequence[str], raw_suffix: str = ""
+) -> list[str]:
+    """``ssh …`` running ``remote`` on the host (through ``sudo -n`` unless the user is root).
+
+    ``raw_suffix`` is appended to the remote command line unquoted, for the
+    login shell to expand (``"$SSH_USER_AUTH"``).
+    """
     connection = variables.get("ansible_connection", "ssh")
     if connection not in ("ssh", "smart", "paramiko"):
         raise RemoteError(
@@ -63,7 +69,8 @@ def ssh_argv(variables: Mapping[str, Any], host: str, remote: Sequence[str]) -> 
     argv += shlex.split(str(variables.get("ansible_ssh_extra_args", "")))
     address = str(variables.get("ansible_host", host))
     command = list(remote) if user == "root" else ["sudo", "-n", *remote]
-    return [*argv, f"{user}@{address}", "--", shlex.join(command)]
+    line = shlex.join(command) + (f" {raw_suffix}" if raw_suffix else "")
+    return [*argv, f"{user}@{address}", "--", line]
 
 
 def log_command(site: str, component: str | None, lines: int, follow: bool) -> list[str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -254,6 +255,86 @@ def test_remove_site_keeps_a_backup_and_leaves_the_others_serving(host: Host) ->
     assert sites.archived["beta"].backup == backup
 
 
+def _started(run: subprocess.Popen[str]) -> list[str]:
+    """Read ``run``'s progress until its first task (it holds the host's lock by then)."""
+    assert run.stderr is not None
+    seen = []
+    for line in run.stderr:
+        seen.append(line)
+        if re.match(r"\s+\[1\]", line):
+            return seen
+    raise AssertionError("the run ended before its first task: " + "".join(seen))
+
+
+@pytest.fixture(scope="module")
+def bob(host: Host, tmp_path_factory: pytest.TempPathFactory) -> Host:
+    """A second operator with their own copy of the inventory (a clone), for the same sandbox."""
+    root = tmp_path_factory.mktemp("bob")
+    shutil.copytree(host.inventory, root / "inventory",
+                    ignore=shutil.ignore_patterns("*.lock"))  # fmt: skip
+    return Host(root, NAME, SSH_PORT, HTTP_PORT, env={"USER": "bob", "LOGNAME": "bob"})
+
+
+def test_two_operators_adding_at_once_take_turns_and_lose_no_site(host: Host, bob: Host) -> None:
+    first = host.start("add-site", "foxtrot", "--domain", "foxtrot.test", "--runtime", "static")
+    seen = _started(first)  # alice's run holds the host's lock
+    second = bob.start("add-site", "golf", "--domain", "golf.test", "--runtime", "static")
+    rest = [first.communicate(timeout=600), second.communicate(timeout=600)]
+    alice_err, bob_err = "".join(seen) + rest[0][1], rest[1][1]
+    print(alice_err[-1500:], bob_err[-3000:])
+    assert (first.returncode, second.returncode) == (0, 0)
+    # Bob waited, told who held the host, then took the host's newer sites file first.
+    assert re.search(r"waiting for the lock of host sandbox: root@\S+ running "
+                     r"`siteops add-site foxtrot` \(pid \d+\) since 20", bob_err)  # fmt: skip
+    assert "took the host's copy first: foxtrot: only on the host" in bob_err
+    ours, theirs = load_host_sites(host.sites_file), load_host_sites(bob.sites_file)
+    assert ours.sites["foxtrot"].port_block != theirs.sites["golf"].port_block
+    on_host = host.ssh("sudo -n cat /var/lib/siteops/registry/sites.yml").stdout
+    assert on_host == bob.sites_file.read_text(encoding="utf-8")
+    assert host.get("foxtrot.test")[0] == 200 and host.get("golf.test")[0] == 200
+
+    # Alice's copy lacks golf now: her next run is refused, and changes nothing.
+    before = host.sites_file.read_bytes()
+    refused = host.siteops("apply", "foxtrot", check=False)
+    assert refused.returncode == 4
+    assert "older than the host's revision" in refused.stderr
+    assert "Sites that differ: golf: only on the host" in refused.stderr
+    assert host.sites_file.read_bytes() == before
+
+    pulled = host.siteops("registry", "pull")
+    assert "golf: only on the host" in pulled.stdout
+    host.siteops("apply", "foxtrot")
+    sites = load_host_sites(host.sites_file).sites
+    assert {"alpha", "delta", "echo", "foxtrot", "golf"} <= set(sites)
+    assert len({s.port_block for s in sites.values()}) == len(sites)
+
+
+def test_a_dead_holders_lock_is_taken_over_and_a_live_one_needs_force(host: Host) -> None:
+    run = host.start("apply", "alpha")
+    _started(run)
+    state = json.loads(host.siteops("lock", "status", "--json").stdout)
+    assert state["held"] is True and state["holder"]["purpose"] == "apply alpha"
+    refused = host.siteops("lock", "release", check=False)
+    assert refused.returncode == 75 and "still running" in refused.stderr
+    assert json.loads(host.siteops("lock", "status", "--json").stdout)["held"] is True
+    # The holder dies on the host without releasing (as if the machine had crashed).
+    host.ssh(f"sudo -n kill -KILL {state['holder']['host_pid']}")
+    run.communicate(timeout=300)
+    left = json.loads(host.siteops("lock", "status", "--json").stdout)
+    assert left["held"] is False and left["left"]["purpose"] == "apply alpha"
+
+    done = host.siteops("apply", "alpha")
+    assert re.search(r"took over the lock of host sandbox left by root@\S+ running "
+                     r"`siteops apply alpha`", done.stderr)  # fmt: skip
+
+    run = host.start("apply", "alpha")
+    _started(run)
+    forced = host.siteops("lock", "release", "--force")
+    assert "released the lock of" in forced.stdout
+    run.communicate(timeout=300)
+    assert json.loads(host.siteops("lock", "status", "--json").stdout)["held"] is False
+
+
 def test_the_markdown_registry_is_stable_and_names_every_site(host: Host) -> None:
     host.siteops("registry")
     path = host.inventory / "registry" / "sandbox.md"
@@ -298,3 +379,42 @@ def test_a_site_with_tls_is_served_over_https_by_the_sandbox_ca(host: Host) -> N
         assert "Site secure has not been deployed yet" in body
     code, _ = host.get("secure.test")
     assert code == 301  # plain HTTP redirects to HTTPS
+
+
+def test_the_audit_log_lists_every_changing_command_with_operator_and_result(
+    host: Host, bob: Host
+) -> None:
+    entries = json.loads(host.siteops("audit", "--json").stdout)["entries"]
+    done = [(e["command"], e["result"]) for e in entries]
+    print("\n".join(f"{e['time']} {e['operator']['user']} {e['command']}: {e['result']}"
+                    for e in entries))  # fmt: skip
+    assert done[0] == ("sandbox up", "ok")
+    assert sorted(done[1:3]) == [("add-site alpha", "ok"), ("add-site beta", "ok")]
+    assert done[3:] == [
+        ("add-site delta", "cancelled"), ("apply delta", "ok"),
+        ("add-site echo", "interrupted"), ("apply echo", "ok"),
+        ("remove-site beta", "ok"),
+        ("add-site foxtrot", "ok"), ("add-site golf", "ok"),
+        ("apply foxtrot", "refused"), ("apply foxtrot", "ok"),
+        ("apply alpha", "interrupted"),  # killed on the host: logged by the run taking over
+        ("apply alpha", "ok"),
+        ("apply alpha", "interrupted"), ("lock release --force", "ok"),
+        ("add-site secure", "ok"),
+    ]  # fmt: skip
+    users = {e["command"]: e["operator"]["user"] for e in entries}
+    assert users["add-site golf"] == "bob" and users["add-site foxtrot"] != "bob"
+    key = subprocess.run(["ssh-keygen", "-l", "-f", str(host.inventory / ".ssh/id_ed25519")],
+                         capture_output=True, text=True, check=True).stdout.split()[1]  # fmt: skip
+    # sshd names the key once the baseline has set ExposeAuthInfo (after `sandbox up`'s run).
+    assert {e["operator"]["key"] for e in entries[1:]} == {key}
+    assert all(e["revision"] for e in entries)
+    golf = json.loads(host.siteops("audit", "--site", "golf", "--json").stdout)["entries"]
+    assert [e["command"] for e in golf] == ["add-site golf"]
+    assert "add-site secure" in host.siteops("audit", "--since", "1h").stdout
+    # The log is root's only, and holds no secret of a site.
+    raw = host.ssh("sudo -n stat -c %a /var/log/siteops/audit.jsonl; "
+                   "sudo -n cat /var/log/siteops/audit.jsonl").stdout  # fmt: skip
+    assert raw.startswith("600\n")
+    env = host.ssh("sudo -n cat /srv/sites/delta/shared/.env").stdout
+    password = re.findall(r"://delta:([^@]+)@", env)[0]
+    assert password not in raw

@@ -1,0 +1,329 @@
+"""The part of siteops that runs on a host, as root: its lock, its registry copy, its audit log.
+
+siteops sends this file's source over SSH (``python3 -c SOURCE MODE CONFIG
+AUTH``; :mod:`siteops.hostlock` is the controller's side), so it uses the
+standard library only and runs on the Python of Debian 12 and 13. Modes:
+
+``session``
+    Take the host's lock (an exclusive ``flock`` on ``CONFIG["lock"]``),
+    printing one ``wait`` line per holder while another run holds it and
+    ``timeout`` after ``CONFIG["timeout"]`` seconds; then ``locked``, with the
+    previous holder if that run died without releasing (``taken_over``) and
+    the host's registry record. Then it answers requests, one JSON line each
+    on stdin: ``record`` (keep this sites file as the next revision) and
+    ``finish`` (the command's result). The lock is held until stdin ends:
+    siteops closes it when done, and if siteops or its SSH connection dies,
+    stdin ends too and the kernel drops the lock with this process. On the
+    way out one line is appended to the audit log (result ``interrupted``
+    when no ``finish`` came).
+``status``
+    Who holds the lock (``held``), or who last held it without releasing it.
+``release``
+    Clear a lock nobody holds; a held one only with ``CONFIG["force"]``,
+    by stopping the process that holds it (logged in the audit log).
+``read``
+    The registry record, without the lock (``registry pull``).
+``audit``
+    The audit log's lines.
+
+Every answer is one JSON line on stdout with an ``event`` key. Files are
+root's only: the lock and the registry directory 0700, their files and the
+audit log 0600; the registry is replaced atomically, the audit log appended.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import signal
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+HISTORY = 200  # registry revisions remembered (hashes only), to tell "older" from "diverged"
+
+
+def _now() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _say(event: str, **data: Any) -> None:
+    sys.stdout.write(json.dumps({"event": event, **data}) + "\n")
+    sys.stdout.flush()
+
+
+def _private_dir(path: Path) -> None:
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.chmod(0o700)
+
+
+def _open_lock(path: str) -> int:
+    _private_dir(Path(path).parent)
+    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+
+def _holder(fd: int) -> Any:
+    try:
+        text = os.pread(fd, 65536, 0).decode("utf-8")
+        return json.loads(text) if text.strip() else None
+    except (OSError, ValueError):
+        return None
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+
+
+def key_fingerprint(auth_file: str) -> str | None:
+    """SHA256 fingerprint of the public key sshd accepted for this login (``ExposeAuthInfo``)."""
+    if not auth_file:
+        return None
+    try:
+        lines = Path(auth_file).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        parts = line.split()
+        if len(parts) >= 3 and parts[0] == "publickey":
+            try:
+                blob = base64.b64decode(parts[2], validate=True)
+            except ValueError:
+                return None
+            digest = base64.b64encode(hashlib.sha256(blob).digest()).decode("ascii")
+            return "SHA256:" + digest.rstrip("=")
+    return None
+
+
+def read_registry(directory: str) -> dict[str, Any]:
+    """The registry record: revision, sha256 and text of the last sites file, hash history."""
+    try:
+        state = json.loads((Path(directory) / "state.json").read_text(encoding="utf-8"))
+        state["text"] = (Path(directory) / "sites.yml").read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        return {"revision": 0, "sha256": None, "text": None, "history": []}
+    return dict(state)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    temporary.replace(path)
+
+
+def record_registry(directory: str, text: str, by: str, command: str | None) -> dict[str, Any]:
+    """Keep ``text`` as the next revision of the registry; returns the new state (no text)."""
+    _private_dir(Path(directory))
+    state = read_registry(directory)
+    state.pop("text", None)
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    if digest == state.get("sha256"):
+        return state  # the same file again (a run that changed no site record)
+    revision = int(state.get("revision", 0)) + 1
+    entry = {"revision": revision, "sha256": digest, "at": _now(), "by": by, "command": command}
+    history = [entry, *state.get("history", [])][:HISTORY]
+    state = {**entry, "history": history}
+    _write_atomically(Path(directory) / "sites.yml", text.encode("utf-8"))
+    _write_atomically(Path(directory) / "state.json", json.dumps(state).encode("utf-8"))
+    # The directory entry of both renames survives a crash of the host too.
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return state
+
+
+def append_audit(path: str, entry: dict[str, Any]) -> None:
+    """Append one JSON line to the audit log (root only), in one write."""
+    _private_dir(Path(path).parent)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, (json.dumps(entry, sort_keys=True) + "\n").encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _acquire(fd: int, timeout: float) -> bool:
+    """Wait for the lock, telling who holds it; False after ``timeout`` seconds."""
+    started = time.monotonic()
+    told = None
+    while not _try_lock(fd):
+        holder = _holder(fd)
+        if holder != told:
+            _say("wait", holder=holder)
+            told = holder
+        if time.monotonic() - started >= timeout:
+            _say("timeout", holder=holder, waited=round(time.monotonic() - started, 1))
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def _entry(holder: dict[str, Any], result: str, at: str) -> dict[str, Any]:
+    """An audit line for the command ``holder`` names (revision and duration filled in later)."""
+    return {
+        "time": at,
+        "operator": {"user": holder.get("user"), "machine": holder.get("hostname"),
+                     "key": holder.get("key"), "login": holder.get("login")},
+        "command": holder.get("purpose"),
+        "args": holder.get("args", []),
+        "sites": holder.get("sites", []),
+        "result": result,
+        "revision": None,
+        "duration_s": None,
+    }  # fmt: skip
+
+
+def _bury(config: dict[str, Any], left: dict[str, Any], revision: Any) -> None:
+    """The audit line of a run whose hold ended without one (killed on the host, or crashed)."""
+    entry = _entry(left, "interrupted", str(left.get("since") or _now()))
+    entry["revision"] = revision
+    entry["note"] = "its hold on the host ended without a result; the next run took the lock over"
+    append_audit(config["audit"], entry)
+
+
+def session(config: dict[str, Any], key: str | None) -> int:
+    """Hold the lock until stdin ends, answering requests; see the module's docstring."""
+    fd = _open_lock(config["lock"])
+    if not _acquire(fd, float(config["timeout"])):
+        return 75
+    started = time.monotonic()
+    left = _holder(fd)  # still there: its run died without releasing the lock
+    holder = {**config["holder"], "host_pid": os.getpid(), "key": key,
+              "args": config.get("args", []), "sites": config.get("sites", []),
+              "login": config.get("login")}  # fmt: skip
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps(holder).encode("utf-8"), 0)
+    os.fsync(fd)
+    by = f"{holder.get('user')}@{holder.get('hostname')}"
+    registry = read_registry(config["registry"])
+    _say("locked", holder=holder, taken_over=left, registry=registry)
+    if left:
+        _bury(config, left, registry.get("revision"))
+    audit = _entry(holder, "interrupted", _now())
+    if left:
+        audit["took_over"] = left
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # `lock release --force`
+    signal.signal(signal.SIGHUP, lambda *_: sys.exit(129))  # the SSH session went away
+    try:
+        for line in sys.stdin:
+            request = json.loads(line)
+            if request["op"] == "record":
+                state = record_registry(
+                    config["registry"], request["text"], by, holder.get("purpose")
+                )
+                audit["revision"] = state.get("revision")
+                _say("recorded", revision=state.get("revision"), sha256=state.get("sha256"))
+            elif request["op"] == "finish":
+                audit["result"] = request["result"]
+                audit["sites"] = request.get("sites", audit["sites"])
+                _say("finished")
+            else:
+                _say("error", message=f"unknown request {request['op']!r}")
+    finally:
+        if audit["revision"] is None:
+            audit["revision"] = read_registry(config["registry"]).get("revision")
+        audit["duration_s"] = round(time.monotonic() - started, 1)
+        append_audit(config["audit"], audit)
+        os.ftruncate(fd, 0)  # released: nobody holds it any more
+        os.close(fd)
+    return 0
+
+
+def status(config: dict[str, Any]) -> int:
+    fd = _open_lock(config["lock"])
+    try:
+        if _try_lock(fd):
+            _say("status", held=False, left=_holder(fd))
+        else:
+            _say("status", held=True, holder=_holder(fd))
+    finally:
+        os.close(fd)
+    return 0
+
+
+def release(config: dict[str, Any], key: str | None) -> int:
+    fd = _open_lock(config["lock"])
+    try:
+        if _try_lock(fd):
+            left = _holder(fd)
+            if left:
+                _bury(config, left, read_registry(config["registry"]).get("revision"))
+            os.ftruncate(fd, 0)
+            _say("released", held=False, holder=left)
+            return 0
+        holder = _holder(fd) or {}
+        if not config.get("force"):
+            _say("refused", holder=holder)
+            return 1
+        pid = holder.get("host_pid")
+        if isinstance(pid, int) and pid > 1:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        while not _try_lock(fd):
+            if time.monotonic() > deadline:
+                if isinstance(pid, int) and pid > 1:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                deadline = time.monotonic() + 5
+            time.sleep(0.1)
+        os.ftruncate(fd, 0)
+        append_audit(config["audit"], {
+            "time": _now(), "command": "lock release --force", "result": "ok",
+            "operator": {**config.get("operator", {}), "key": key, "login": config.get("login")},
+            "args": [], "sites": [], "released": holder, "duration_s": 0,
+            "revision": read_registry(config["registry"]).get("revision"),
+        })  # fmt: skip
+        _say("released", held=True, holder=holder)
+        return 0
+    finally:
+        os.close(fd)
+
+
+def audit_lines(config: dict[str, Any]) -> int:
+    try:
+        text = Path(config["audit"]).read_text(encoding="utf-8")
+        lines = [json.loads(line) for line in text.splitlines() if line.strip()]
+    except FileNotFoundError:
+        lines = []
+    _say("audit", entries=lines)
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    mode, config = argv[0], json.loads(argv[1])
+    key = key_fingerprint(argv[2] if len(argv) > 2 else "")
+    if mode == "session":
+        return session(config, key)
+    if mode == "status":
+        return status(config)
+    if mode == "release":
+        return release(config, key)
+    if mode == "read":
+        _say("registry", registry=read_registry(config["registry"]))
+        return 0
+    if mode == "audit":
+        return audit_lines(config)
+    _say("error", message=f"unknown mode {mode!r}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
