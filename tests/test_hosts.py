@@ -13,7 +13,7 @@ from siteops import operations as ops
 from siteops.errors import HostRefused
 from siteops.inventory import inventory_hosts
 from siteops.registry import Registry
-from siteops.remote import host_vars, ssh_argv
+from siteops.remote import _inventory_host_vars, host_vars, plain_host_vars, ssh_argv
 
 GOOD = {
     "uid": "1000", "sudo": "yes", "os_id": "debian", "os_version": "13",
@@ -139,3 +139,37 @@ def test_host_list_counts_sites_and_free_blocks(tmp_path: Path) -> None:
     [row] = ops.host_summaries(tmp_path)
     assert row == {"host": "vps1", "ssh": "admin@192.0.2.1:22", "sandbox": False, "sites": [],
                    "free_blocks": 90}  # fmt: skip
+
+
+def test_a_plain_inventory_is_read_without_ansible_inventory_and_says_the_same(
+    tmp_path: Path,
+) -> None:
+    key = tmp_path / ".ssh" / "id_ed25519"
+    key.parent.mkdir()
+    key.write_text("k", "utf-8")
+    entry = hosts.host_entry(hosts.Login("deploy", "127.0.0.1", 2222, key), tmp_path)
+    hosts.write_host(tmp_path, "box", entry, "[127.0.0.1]:2222 ssh-ed25519 AAAAkey\n")
+    sites = tmp_path / "host_vars" / "box" / "sites.yml"
+    sites.parent.mkdir(parents=True)
+    sites.write_text("siteops_sites: {}\n", "utf-8")
+    hosts_file = tmp_path / "hosts.yml"
+    plain = plain_host_vars(hosts_file, "box")
+    assert plain == entry
+    full = _inventory_host_vars(hosts_file, "box")
+    assert {k: v for k, v in full.items() if not k.startswith("siteops_sites")} == plain
+
+    # Anything else that may set a variable: ansible-inventory decides.
+    extra = tmp_path / "host_vars" / "box" / "ssh.yml"
+    extra.write_text("ansible_port: 2200\n", "utf-8")
+    assert plain_host_vars(hosts_file, "box") is None
+    assert host_vars(hosts_file, "box")["ansible_port"] == 2200
+    extra.unlink()
+    (tmp_path / "group_vars").mkdir()
+    assert plain_host_vars(hosts_file, "box") is None
+    (tmp_path / "group_vars").rmdir()
+    data = yaml.safe_load(hosts_file.read_text("utf-8"))
+    data["all"]["vars"] = {"ansible_user": "admin"}
+    hosts_file.write_text(yaml.safe_dump(data), "utf-8")
+    assert plain_host_vars(hosts_file, "box") is None
+    assert host_vars(hosts_file, "box")["ansible_user"] == "deploy"  # the host's own wins
+    assert plain_host_vars(hosts_file, "nobody") is None
