@@ -238,3 +238,16 @@ def test_since_takes_durations_and_utc_dates() -> None:
     assert parse_since("2026-11-27T08:30Z", now) == datetime(2026, 11, 27, 8, 30, tzinfo=UTC)
     with pytest.raises(SiteModelError, match="since: 'yesterday' is neither a duration"):
         parse_since("yesterday", now)
+
+
+def test_a_session_whose_lock_is_released_by_force_knows_it_lost_the_lock(host: Path) -> None:
+    with (
+        pytest.raises(RemoteError, match="the connection holding its lock ended"),
+        session() as held,
+    ):
+        assert not held.lost.is_set()
+        lock_release(LOCAL, "h", force=True)
+        # The run under it is stopped through this event (siteops.operations passes it on).
+        assert held.lost.wait(5)
+    assert lock_status(LOCAL, "h")["held"] is False
+    assert [e["command"] for e in audit(host)] == ["apply shop", "lock release --force"]

@@ -68,7 +68,13 @@ class FakeTarget(ops.Target):
         return {"ansible_connection": "local"}
 
     def run(
-        self, playbook: str, extravars: Mapping[str, Any], *, check: bool, on_progress: Any
+        self,
+        playbook: str,
+        extravars: Mapping[str, Any],
+        *,
+        check: bool,
+        on_progress: Any,
+        cancel: Any = None,
     ) -> RunResult:
         on_progress(Progress(task="a task"))
         holder = holder_of(self.sites_file)

@@ -24,6 +24,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -147,6 +148,16 @@ class HostSession:
         self.record = HostRecord.parse(locked.get("registry") or {})
         self.revision: int | None = None
         self.finished = False
+        # Set when the connection holding the lock ends before siteops closes it
+        # (`lock release --force`, a broken connection): the run must stop then.
+        self.lost = threading.Event()
+        self._closing = False
+        threading.Thread(target=self._watch, daemon=True).start()
+
+    def _watch(self) -> None:
+        self._process.wait()
+        if not self._closing:
+            self.lost.set()
 
     @classmethod
     def open(
@@ -245,6 +256,7 @@ class HostSession:
 
     def close(self) -> None:
         """Release the lock: end stdin; the host writes the audit line and exits."""
+        self._closing = True
         with contextlib.suppress(OSError):
             if self._process.stdin:
                 self._process.stdin.close()

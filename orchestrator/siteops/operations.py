@@ -28,6 +28,7 @@ import functools
 import os
 import re
 import subprocess
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -128,8 +129,9 @@ class Target:
         *,
         check: bool,
         on_progress: OnProgress,
+        cancel: threading.Event | None = None,
     ) -> RunResult:
-        """Run one of the project's playbooks against this host only."""
+        """Run one of the project's playbooks against this host only (``cancel`` stops it)."""
         return run_playbook(
             self.project / "playbooks" / playbook,
             self.hosts_file,
@@ -142,6 +144,7 @@ class Target:
             log_dir=self.log_dir,
             config=self.config,
             collections=collections_path(self.project),
+            cancel=cancel,
         )
 
 
@@ -364,7 +367,8 @@ def add(
                     updated = add_site(current, name, chosen, other_hosts_domains(target))
                     registry.save(updated, on_host=session.record_sites)
                 new = {"siteops_only": [name], "siteops_new_sites": {name: block_ports(block)}}
-                result = target.run(SITE_PLAYBOOK, new, check=False, on_progress=on_progress)
+                result = target.run(SITE_PLAYBOOK, new, check=False, on_progress=on_progress,
+                                    cancel=session.lost)  # fmt: skip
                 if not _block_busy(result, busy):
                     break
             ok = result.exit_code == 0
@@ -426,7 +430,7 @@ def apply(target: Target, names: list[str], *, dry_run: bool, on_progress: OnPro
             current = reconcile(target, registry, session, on_progress)
             _known_sites(target, current, names)
             chosen = _chosen(current, names)
-            result = _apply_run(target, names, False, on_progress)
+            result = _apply_run(target, names, False, on_progress, session.lost)
             ok = result.exit_code == 0
             final = _with_status(current, chosen, SiteStatus.ACTIVE if ok else SiteStatus.FAILED)
             registry.save(final, on_host=session.record_sites)
@@ -456,11 +460,15 @@ def _known_sites(target: Target, current: HostSites, names: list[str]) -> None:
         )
 
 
-def _apply_run(target: Target, names: list[str], check: bool, on_progress: OnProgress) -> RunResult:
-    if names:
-        only = {"siteops_only": names}
-        return target.run(SITE_PLAYBOOK, only, check=check, on_progress=on_progress)
-    return target.run(ALL_PLAYBOOK, {}, check=check, on_progress=on_progress)
+def _apply_run(
+    target: Target,
+    names: list[str],
+    check: bool,
+    on_progress: OnProgress,
+    cancel: threading.Event | None = None,
+) -> RunResult:
+    playbook, extravars = (SITE_PLAYBOOK, {"siteops_only": names}) if names else (ALL_PLAYBOOK, {})
+    return target.run(playbook, extravars, check=check, on_progress=on_progress, cancel=cancel)
 
 
 @dataclass(frozen=True)
@@ -495,7 +503,7 @@ def remove(target: Target, name: str, *, dry_run: bool, on_progress: OnProgress)
             removing = _with_status(current, [name], SiteStatus.REMOVING)
             registry.save(removing, on_host=session.record_sites)
             result = target.run(REMOVE_PLAYBOOK, {"site": name}, check=False,
-                                on_progress=on_progress)  # fmt: skip
+                                on_progress=on_progress, cancel=session.lost)  # fmt: skip
             backup = result.artifacts.get(FINAL_BACKUP_ARTIFACT)
             done = isinstance(backup, str) and _BACKUP_PATH.match(backup) is not None
             if result.exit_code != 0 or not done:
@@ -613,6 +621,7 @@ def deploy(
             },
             check=False,
             on_progress=on_progress,
+            cancel=session.lost,
         )
         session.finish(outcome(result))
     if result.exit_code != 0:
@@ -641,7 +650,8 @@ def rollback(
     if to:
         extravars["to"] = to
     with _site_run(target, f"rollback {name}", name, on_progress) as session:
-        result = target.run(DEPLOY_PLAYBOOK, extravars, check=False, on_progress=on_progress)
+        result = target.run(DEPLOY_PLAYBOOK, extravars, check=False, on_progress=on_progress,
+                            cancel=session.lost)  # fmt: skip
         session.finish(outcome(result))
     if result.exit_code != 0:
         raise RunFailed(
@@ -674,7 +684,8 @@ class HostAdded:
 def baseline(target: Target, purpose: str, on_progress: OnProgress) -> RunResult:
     """Apply the host baseline (``host.yml``) under the host's lock; no site record changes."""
     with on_host(target, purpose, [], on_progress) as session:
-        result = target.run(HOST_PLAYBOOK, {}, check=False, on_progress=on_progress)
+        result = target.run(HOST_PLAYBOOK, {}, check=False, on_progress=on_progress,
+                            cancel=session.lost)  # fmt: skip
         session.finish(outcome(result))
     return result
 
