@@ -601,9 +601,9 @@ def deploy(
     """Pack ``source`` here, then deploy it on the host as a new release of ``name``.
 
     The host switches ``current`` only after the release is built, and back
-    again if the health check fails; a second deploy of the same site while
-    one runs is refused there, naming the holder. The registry is not locked:
-    a deploy changes no record.
+    again if the health check fails. The run holds the host's lock (a second
+    siteops waits for it); the registry itself is not locked: a deploy changes
+    no record.
     """
     _known_site(target, name)
     with packed(source, ref) as release, _site_run(target, f"deploy {name}", name,

@@ -407,8 +407,8 @@ def test_the_audit_log_lists_every_changing_command_with_operator_and_result(
                          capture_output=True, text=True, check=True).stdout.split()[1]  # fmt: skip
     # sshd names the key once the baseline has set ExposeAuthInfo (after `sandbox up`'s run).
     assert {e["operator"]["key"] for e in entries[1:]} == {key}
-    # The registry revision each run left (none before the first add-site).
-    assert entries[0]["revision"] is None and all(e["revision"] for e in entries[1:])
+    # The registry revision each run left (0: none yet, before the first add-site).
+    assert entries[0]["revision"] == 0 and all(e["revision"] for e in entries[1:])
     golf = json.loads(host.siteops("audit", "--site", "golf", "--json").stdout)["entries"]
     assert [e["command"] for e in golf] == ["add-site golf"]
     assert "add-site secure" in host.siteops("audit", "--since", "1h").stdout
