@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from siteops import coordination, hostlock
+from siteops import control, coordination, hostlock
 from siteops import operations as ops
 from siteops.errors import SiteModelError
 from siteops.hostfacts import FACTS_ARTIFACT
@@ -113,9 +114,11 @@ def host_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             host_lock=str(host / "run/host.lock"),
             registry_dir=str(host / "registry"),
             audit_log=str(host / "audit.jsonl"),
+            sites_root=str(host / "srv"),
         )
 
     monkeypatch.setattr(hostlock, "layout", moved)
+    monkeypatch.setattr(control, "layout", moved)
     return root
 
 
@@ -485,3 +488,30 @@ def test_a_hand_edited_sites_file_is_refused_as_diverged(inventory: Path) -> Non
     assert load_host_sites(t.sites_file).sites["shop"].status == "active"
     assert coordination.registry_pull(t, dry_run=True).written is False
     assert t.sites_file.read_text(encoding="utf-8") == edited
+
+
+def test_env_set_changes_the_operators_lines_under_the_hosts_lock(
+    inventory: Path, host_paths: Path
+) -> None:
+    t = target(inventory)
+    add(t, "shop", "shop.test")
+    env = host_paths / "sandbox" / "srv" / "shop" / "shared" / ".env"
+    env.parent.mkdir(parents=True)
+    env.write_text("# BEGIN siteops site_user: managed\nSITE_NAME=shop\n# END siteops site_user: "
+                   "managed\n", encoding="utf-8")  # fmt: skip
+    t = replace(t, argv=("env", "set", "shop", "TOKEN=s3cret"))  # as typed
+
+    done = control.change_env(t, "shop", {"TOKEN": "s3cret"}, [], nothing)
+
+    assert done == control.EnvChanged(["TOKEN"], {})  # a static site: no unit to restart
+    assert env.read_text(encoding="utf-8").endswith("managed\nTOKEN=s3cret\n")
+    listed = control.env_entries(t, "shop", reveal=False)
+    assert [(e["key"], e["value"]) for e in listed] == [("SITE_NAME", "********"),
+                                                        ("TOKEN", "********")]  # fmt: skip
+    with pytest.raises(SiteModelError, match="SITE_NAME: managed by siteops"):
+        control.change_env(t, "shop", {"SITE_NAME": "x"}, [], nothing)
+    audit = (host_paths / "sandbox" / "audit.jsonl").read_text(encoding="utf-8")
+    assert "s3cret" not in audit and '"TOKEN=***"' in audit
+    assert [json.loads(line)["result"] for line in audit.splitlines()] == ["ok", "ok", "refused"]
+    with pytest.raises(SiteModelError, match="has no process units"):
+        control.restart(t, "shop", None, nothing)

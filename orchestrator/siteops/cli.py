@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 import click
 import yaml
 
-from siteops import __version__, coordination
+from siteops import __version__, control, coordination
 from siteops import display as show
 from siteops import hosts as host_checks
 from siteops import operations as ops
@@ -567,6 +567,81 @@ def registry_pull(obj: Context, dry_run: bool) -> None:
         click.echo(f"  {line}")
     verb = "wrote" if pulled.written else "would write (dry run, nothing written)"
     click.echo(f"{where}; {verb} {obj.sites_file}")
+
+
+class _ShowByDefault(click.Group):
+    """A group whose first argument, when it names no subcommand, goes to ``show``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
+            args = ["show", *args]
+        return super().parse_args(ctx, args)
+
+
+@main.group(cls=_ShowByDefault)
+def env() -> None:
+    """A site's environment (.env): `env SITE`, `env set SITE K=V…`, `env unset SITE K…`."""
+
+
+@env.command("show")
+@click.argument("name")
+@click.option("--reveal", is_flag=True, help="Print the values (masked otherwise).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def env_show(obj: Context, name: str, reveal: bool, as_json: bool) -> None:
+    """List a site's variables: the roles' (managed) and the operator's, values masked."""
+    with _errors():
+        entries = control.env_entries(obj.target(project_needed=False), name, reveal=reveal)
+    if as_json:
+        _echo_json({"site": name, "variables": entries})
+        return
+    rows = [[e["key"], e["value"], "managed" if e["managed"] else "yours"] for e in entries]
+    click.echo(show.table(["KEY", "VALUE", "SET BY"], rows))
+
+
+@env.command("set")
+@click.argument("name")
+@click.argument("assignments", nargs=-1, required=True)
+@click.pass_obj
+def env_set(obj: Context, name: str, assignments: tuple[str, ...]) -> None:
+    """Set variables below the managed block (KEY=VALUE…), then restart the site's units."""
+    with _errors(), _progress() as progress:
+        assign = control.parse_assignments(assignments)
+        done = control.change_env(obj.target(project_needed=False), name, assign, [], progress)
+    _env_done(name, done)
+
+
+@env.command("unset")
+@click.argument("name")
+@click.argument("keys", nargs=-1, required=True)
+@click.pass_obj
+def env_unset(obj: Context, name: str, keys: tuple[str, ...]) -> None:
+    """Remove variables you set (KEY…), then restart the site's units."""
+    with _errors(), _progress() as progress:
+        done = control.change_env(obj.target(project_needed=False), name, {}, list(keys),
+                                  progress)  # fmt: skip
+    _env_done(name, done)
+
+
+def _env_done(name: str, done: control.EnvChanged) -> None:
+    if not done.changed:
+        click.echo(f"{name}: nothing changed")
+        return
+    units = ", ".join(f"{unit} {state}" for unit, state in done.units.items())
+    click.echo(f"{name}: changed {', '.join(done.changed)}; restarted: {units or 'no units'}")
+
+
+@main.command("restart")
+@click.argument("name")
+@click.option("--component", "-c", help="Only this component's unit.")
+@click.pass_obj
+def restart_command(obj: Context, name: str, component: str | None) -> None:
+    """Restart a site's units (or one component's) on the host."""
+    with _errors(), _progress() as progress:
+        states = control.restart(obj.target(project_needed=False), name, component, progress)
+    click.echo(", ".join(f"{unit} {state}" for unit, state in states.items()))
+    if any(state != "active" for state in states.values()):
+        raise SystemExit(1)
 
 
 @main.group()

@@ -155,7 +155,7 @@ def site_view(name: str, site: Site) -> dict[str, Any]:
         "paths": {
             "root": root,
             "current": f"{root}/current",
-            "env": f"{root}/shared/.env",
+            "env": layout().env_path(name),
             "logs": layout().logs_dir(name),
             "nginx": f"/etc/nginx/sites-available/{name}.conf",
         },

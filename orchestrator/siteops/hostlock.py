@@ -246,6 +246,18 @@ class HostSession:
         )  # fmt: skip
         return self.revision
 
+    def change_env(
+        self, path: str, assign: Mapping[str, str], unset: Sequence[str]
+    ) -> dict[str, Any]:
+        """Set and unset the operator's lines of a site's .env (values go over stdin only)."""
+        request = {"op": "env", "path": path, "set": dict(assign), "unset": list(unset)}
+        return self._request(request, "env")
+
+    def restart(self, units: Sequence[str]) -> dict[str, str]:
+        """Restart ``units`` on the host; the state of each afterwards."""
+        answer = self._request({"op": "restart", "units": list(units)}, "restarted")
+        return dict(answer.get("units") or {})
+
     def finish(self, result: str, sites: Sequence[str] | None = None) -> None:
         """Tell the host how the command ended (for its audit log)."""
         request: dict[str, Any] = {"op": "finish", "result": result}
@@ -357,3 +369,9 @@ def audit_entries(variables: Mapping[str, Any], host: str) -> list[dict[str, Any
     # In the order the commands started: a run that died on the host is logged when
     # the next run takes its lock over, with its own start time.
     return sorted((e for e in entries if isinstance(e, dict)), key=lambda e: str(e.get("time")))
+
+
+def read_env(variables: Mapping[str, Any], host: str, path: str) -> list[dict[str, Any]] | None:
+    """The KEY=VALUE lines of a site's .env (``managed`` marks the roles'); None: no file."""
+    entries = _one_shot(variables, host, "env", _config(path=path))[1].get("entries")
+    return None if entries is None else [e for e in entries if isinstance(e, dict)]

@@ -40,6 +40,7 @@ import hashlib
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -230,6 +231,11 @@ def session(config: dict[str, Any], key: str | None) -> int:
                 )
                 audit["revision"] = state.get("revision")
                 _say("recorded", revision=state.get("revision"), sha256=state.get("sha256"))
+            elif request["op"] == "env":
+                _say("env", **change_env(request["path"], request.get("set", {}),
+                                         request.get("unset", [])))  # fmt: skip
+            elif request["op"] == "restart":
+                _say("restarted", units=restart_units(request["units"]))
             elif request["op"] == "finish":
                 audit["result"] = request["result"]
                 audit["sites"] = request.get("sites", audit["sites"])
@@ -243,6 +249,114 @@ def session(config: dict[str, Any], key: str | None) -> int:
         append_audit(config["audit"], audit)
         os.ftruncate(fd, 0)  # released: nobody holds it any more
         os.close(fd)
+    return 0
+
+
+# A site's .env: blocks between "# BEGIN siteops …" and "# END siteops …" lines
+# belong to the roles (their keys are managed); every other line is the operator's.
+_BEGIN, _END = "# BEGIN siteops ", "# END siteops "
+
+
+def parse_env(text: str) -> list[dict[str, Any]]:
+    """The KEY=VALUE lines of a .env, each with ``managed`` (inside a roles' block)."""
+    entries: list[dict[str, Any]] = []
+    managed = False
+    for line in text.splitlines():
+        if line.startswith(_BEGIN):
+            managed = True
+        elif line.startswith(_END):
+            managed = False
+        elif "=" in line and not line.lstrip().startswith("#"):
+            key, _, value = line.partition("=")
+            entries.append({"key": key.strip(), "value": _unquote(value.strip()),
+                            "managed": managed})  # fmt: skip
+    return entries
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] == "'":
+        return value[1:-1]
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        out, chars = [], iter(value[1:-1])
+        for char in chars:
+            out.append(next(chars, "") if char == "\\" else char)
+        return "".join(out)
+    return value
+
+
+def _quote(value: str) -> str:
+    """``value`` as systemd's EnvironmentFile reads it back unchanged (shell-like quoting)."""
+    if value and all(c.isalnum() or c in "_-.,:/@%+=~^" for c in value):
+        return value
+    if "'" not in value:
+        return f"'{value}'"  # literal: no escape, no ${} expansion
+    return '"' + "".join("\\" + c if c in '\\"$`' else c for c in value) + '"'
+
+
+def change_env(path: str, assign: dict[str, str], unset: list[str]) -> dict[str, Any]:
+    """Set and unset the operator's variables of a .env (managed keys refused); what changed.
+
+    The file keeps its owner, group and mode, and is replaced atomically.
+    """
+    text = Path(path).read_text(encoding="utf-8")
+    entries = parse_env(text)
+    managed = sorted({e["key"] for e in entries if e["managed"]} & (set(assign) | set(unset)))
+    if managed:
+        return {"refused": managed, "changed": []}
+    current = {e["key"]: e["value"] for e in entries if not e["managed"]}
+    changed = sorted({k for k, v in assign.items() if current.get(k) != v}
+                     | {k for k in unset if k in current})  # fmt: skip
+    if not changed:
+        return {"refused": [], "changed": []}
+    lines, managed_block, done = [], False, set()
+    for line in text.splitlines():
+        key = line.partition("=")[0].strip() if "=" in line else None
+        if line.startswith(_BEGIN):
+            managed_block = True
+        elif line.startswith(_END):
+            managed_block = False
+        elif key and not managed_block and not line.lstrip().startswith("#"):
+            if key in unset:
+                continue
+            if key in assign:
+                if key in done:
+                    continue  # one line per key: the last assignment used to win
+                line = f"{key}={_quote(assign[key])}"
+                done.add(key)
+        lines.append(line)
+    lines += [f"{k}={_quote(v)}" for k, v in assign.items() if k not in done]
+    info = Path(path).stat()
+    temporary = Path(path + ".siteops-tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, ("\n".join(lines) + "\n").encode("utf-8"))
+        os.fchown(fd, info.st_uid, info.st_gid)
+        os.fchmod(fd, info.st_mode & 0o7777)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    temporary.replace(path)
+    return {"refused": [], "changed": changed}
+
+
+def restart_units(units: list[str]) -> dict[str, str]:
+    """Restart ``units`` (one systemctl call); each unit's state afterwards."""
+    if not units:
+        return {}
+    subprocess.run(["systemctl", "restart", "--", *units], check=False, capture_output=True)
+    done = subprocess.run(["systemctl", "is-active", "--", *units], check=False,
+                          capture_output=True, text=True)  # fmt: skip
+    states = done.stdout.split()
+    return {unit: states[i] if i < len(states) else "unknown" for i, unit in enumerate(units)}
+
+
+def read_env(config: dict[str, Any]) -> int:
+    try:
+        text = Path(config["path"]).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        _say("env", entries=None)
+        return 0
+    _say("env", entries=parse_env(text))
     return 0
 
 
@@ -321,6 +435,8 @@ def main(argv: list[str]) -> int:
         return 0
     if mode == "audit":
         return audit_lines(config)
+    if mode == "env":
+        return read_env(config)
     _say("error", message=f"unknown mode {mode!r}")
     return 2
 

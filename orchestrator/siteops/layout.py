@@ -37,6 +37,7 @@ class Layout:
 
     sites_root: str
     logs_subdir: str
+    env_file: str
     backup_root: str
     release_log_dir: str
     acme_webroot: str
@@ -58,6 +59,10 @@ class Layout:
     def logs_dir(self, site: str) -> str:
         """Where the site's units, nginx and builds write their logs."""
         return f"{self.site_root(site)}/{self.logs_subdir}"
+
+    def env_path(self, site: str) -> str:
+        """The site's environment file (managed blocks, then the operator's lines)."""
+        return f"{self.site_root(site)}/{self.env_file}"
 
     def unit_name(self, site: str, component: str) -> str:
         """The systemd unit of a process component (``shop-frontend.service``)."""

@@ -568,7 +568,7 @@ class Released:
     result: RunResult
 
 
-def _known_site(target: Target, name: str) -> HostSites:
+def known_site(target: Target, name: str) -> HostSites:
     target.check_inventory()
     sites = Registry(target.sites_file).load()
     if name not in sites.sites:
@@ -579,7 +579,7 @@ def _known_site(target: Target, name: str) -> HostSites:
 
 
 @contextlib.contextmanager
-def _site_run(
+def site_session(
     target: Target, purpose: str, name: str, on_progress: OnProgress
 ) -> Iterator[HostSession]:
     """The host's lock for a run that changes no record, from a sites file the host knows."""
@@ -605,8 +605,8 @@ def deploy(
     siteops waits for it); the registry itself is not locked: a deploy changes
     no record.
     """
-    _known_site(target, name)
-    with packed(source, ref) as release, _site_run(target, f"deploy {name}", name,
+    known_site(target, name)
+    with packed(source, ref) as release, site_session(target, f"deploy {name}", name,
                                                    on_progress) as session:  # fmt: skip
         result = target.run(
             DEPLOY_PLAYBOOK,
@@ -640,7 +640,7 @@ def rollback(
     target: Target, name: str, to: str | None, *, health: tuple[str, int], on_progress: OnProgress
 ) -> Released:
     """Switch ``name`` back to the previous good release (or ``to``); the one left is marked bad."""
-    _known_site(target, name)
+    known_site(target, name)
     extravars: dict[str, Any] = {
         "site": name,
         "release_action": "rollback",
@@ -649,7 +649,7 @@ def rollback(
     }
     if to:
         extravars["to"] = to
-    with _site_run(target, f"rollback {name}", name, on_progress) as session:
+    with site_session(target, f"rollback {name}", name, on_progress) as session:
         result = target.run(DEPLOY_PLAYBOOK, extravars, check=False, on_progress=on_progress,
                             cancel=session.lost)  # fmt: skip
         session.finish(outcome(result))
@@ -664,7 +664,7 @@ def rollback(
 
 def releases(target: Target, name: str, on_progress: OnProgress) -> dict[str, Any]:
     """The current release of ``name`` and its release log, as the host records them."""
-    sites = _known_site(target, name)
+    sites = known_site(target, name)
     facts = gather_facts(target, sites, [name], on_progress)
     release = facts.sites.get(name, {}).get("release") or {}
     return {"current": release.get("current"), "log": list(release.get("log", []))}

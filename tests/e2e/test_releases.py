@@ -189,3 +189,54 @@ def test_a_git_repository_deploys_with_its_commit_in_the_release_id(
     host.siteops("deploy", "rstatic", "--source", str(repo), "--ref", "HEAD")
     assert page(host, "rstatic.test") == (200, "<h1>from git</h1>")
     assert str(releases(host, "rstatic")["current"]).endswith(f"-{sha}")
+
+
+GREETER = """\
+const http = require("http");
+http.createServer((req, res) => {
+  res.end(`greeting ${process.env.GREETING === undefined ? "(none)" : process.env.GREETING}\\n`);
+}).listen(Number(process.env.PORT), "127.0.0.1");
+"""
+
+
+def test_env_set_reaches_the_app_after_its_restart_and_the_value_stays_secret(
+    host: Host, tmp_path: Path
+) -> None:
+    host.siteops(
+        "deploy", "rnode", "--source", release(tmp_path / "greeter", {"server.js": GREETER})
+    )
+    assert page(host, "rnode.test") == (200, "greeting (none)")
+    env_file = host.ssh("sudo -n cat /srv/sites/rnode/shared/.env").stdout
+    value = 'it\'s a "secret" $HOME s3cr3t-e2e'
+
+    done = host.siteops("env", "set", "rnode", f"GREETING={value}", "MODE=e2e")
+    assert "changed GREETING, MODE; restarted: rnode-frontend.service active" in done.stdout
+    assert page(host, "rnode.test") == (200, f"greeting {value}")
+    listed = json.loads(host.siteops("env", "rnode", "--json").stdout)["variables"]
+    mine = {e["key"]: e["value"] for e in listed if not e["managed"]}
+    assert mine == {"GREETING": "********", "MODE": "********"}
+    assert {"SITE_NAME", "PORT"} <= {e["key"] for e in listed if e["managed"]}
+    revealed = json.loads(host.siteops("env", "rnode", "--reveal", "--json").stdout)["variables"]
+    assert {e["key"]: e["value"] for e in revealed}["GREETING"] == value
+
+    # The roles' keys are refused, and the file stays as it was.
+    before = host.ssh("sudo -n cat /srv/sites/rnode/shared/.env").stdout
+    refused = host.siteops("env", "set", "rnode", "PORT=1", check=False)
+    assert refused.returncode == 2 and "PORT: managed by siteops" in refused.stderr
+    assert host.ssh("sudo -n cat /srv/sites/rnode/shared/.env").stdout == before
+    assert before.startswith(env_file.rstrip("\n"))  # the managed blocks are untouched
+
+    # The value is in no log, runner artifact, registry or audit line.
+    kept = [p for p in [*host.state.rglob("*"), *host.inventory.rglob("*")] if p.is_file()]
+    assert kept
+    for path in kept:
+        assert b"s3cr3t-e2e" not in path.read_bytes(), path
+    audit = host.ssh("sudo -n cat /var/log/siteops/audit.jsonl").stdout
+    assert "s3cr3t-e2e" not in audit and "GREETING=***" in audit
+
+    restarted = host.siteops("restart", "rnode", "-c", "frontend")
+    assert restarted.stdout.strip() == "rnode-frontend.service active"
+    host.siteops("env", "unset", "rnode", "GREETING")
+    assert page(host, "rnode.test") == (200, "greeting (none)")
+    assert host.siteops("env", "unset", "rnode", "GREETING").stdout.strip() == (
+        "rnode: nothing changed")  # fmt: skip

@@ -1,0 +1,120 @@
+"""Day two on a running site: its environment variables and its units, over the host's lock.
+
+``env`` reads a site's ``.env``; ``env set`` / ``env unset`` change the
+operator's lines below the roles' managed blocks (a managed key is refused)
+and restart the site's units; ``restart`` restarts its units (or one
+component's). The changes go over the connection that holds the host's lock
+(:class:`siteops.hostlock.HostSession`): values travel on its stdin, never in
+a command line, and reach no log, runner artifact or registry file; the
+audit log masks them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from siteops.errors import SiteModelError
+from siteops.hostfacts import process_units
+from siteops.hostlock import read_env
+from siteops.layout import layout
+from siteops.model import HostSites
+from siteops.operations import OnProgress, Target, known_site, site_session
+
+_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MASK = "********"
+
+
+def _check_key(key: str) -> None:
+    if not _KEY.match(key):
+        raise SiteModelError(
+            "env",
+            [f"key: {key!r} is not a variable name (letters, digits and _, not first a digit)"],
+        )
+
+
+def parse_assignments(items: Sequence[str]) -> dict[str, str]:
+    """``KEY=VALUE`` arguments as a mapping; an error names the key, never the value."""
+    assign: dict[str, str] = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise SiteModelError("env", [f"{key!r}: expected KEY=VALUE"])
+        _check_key(key)
+        if "\n" in value or "\0" in value:
+            raise SiteModelError("env", [f"{key}: a value must be one line (no newline or NUL)"])
+        assign[key] = value
+    return assign
+
+
+def units_of(sites: HostSites, name: str, component: str | None) -> list[str]:
+    """The site's process units, or only ``component``'s (which must be a process)."""
+    site = sites.sites[name]
+    if component is None:
+        units = process_units(name, site)
+        if not units:
+            raise SiteModelError("site", [f"site: {name!r} has no process units: nginx serves it"])
+        return units
+    if component not in site.components:
+        raise SiteModelError("component", [f"component: {name!r} has no component {component!r}"])
+    units = process_units(name, site.model_copy(update={
+        "components": {component: site.components[component]}}))  # fmt: skip
+    if not units:
+        raise SiteModelError(
+            "component", [f"component: {component!r} of {name!r} is static: nginx serves it"]
+        )
+    return units
+
+
+def env_entries(target: Target, name: str, *, reveal: bool) -> list[dict[str, Any]]:
+    """The site's variables in file order, values masked unless ``reveal``."""
+    known_site(target, name)
+    entries = read_env(target.variables(), target.host, layout().env_path(name))
+    if entries is None:
+        raise SiteModelError("env", [f"site {name!r} has no .env on {target.host} yet: apply it"])
+    return [{**e, "value": e["value"] if reveal else MASK} for e in entries]
+
+
+@dataclass(frozen=True)
+class EnvChanged:
+    changed: list[str]
+    units: dict[str, str]
+
+
+def change_env(
+    target: Target,
+    name: str,
+    assign: Mapping[str, str],
+    unset: Sequence[str],
+    on_progress: OnProgress,
+) -> EnvChanged:
+    """Set and unset the operator's variables, then restart the site's units if any changed."""
+    sites = known_site(target, name)
+    for key in unset:
+        _check_key(key)
+    verb = "env set" if assign else "env unset"
+    with site_session(target, f"{verb} {name}", name, on_progress) as session:
+        done = session.change_env(layout().env_path(name), assign, unset)
+        if done.get("refused"):
+            session.finish("refused")
+            raise SiteModelError(
+                "env",
+                [f"{key}: managed by siteops (the roles write it); it cannot be set or unset "
+                 "here" for key in done["refused"]],
+            )  # fmt: skip
+        changed = list(done.get("changed") or [])
+        units = session.restart(process_units(name, sites.sites[name])) if changed else {}
+    return EnvChanged(changed, units)
+
+
+def restart(
+    target: Target, name: str, component: str | None, on_progress: OnProgress
+) -> dict[str, str]:
+    """Restart the site's units (or one component's); each unit's state afterwards."""
+    sites = known_site(target, name)
+    units = units_of(sites, name, component)
+    purpose = f"restart {name}" + (f" -c {component}" if component else "")
+    with site_session(target, purpose, name, on_progress) as session:
+        return session.restart(units)
