@@ -12,7 +12,7 @@ import pytest
 
 from siteops.control import parse_assignments
 from siteops.errors import SiteModelError
-from siteops.hostsession import _quote, _unquote, change_env, parse_env
+from siteops.hostsession import _quote, _unquote, change_env, parse_env, rotate_db_password
 
 ENV = """\
 # BEGIN siteops site_user: managed, changes here are overwritten (add your own below)
@@ -85,3 +85,10 @@ def test_bad_assignments_are_refused_naming_the_key_but_never_the_value() -> Non
     with pytest.raises(SiteModelError, match="expected KEY=VALUE"):
         parse_assignments(["NOVALUE"])
     assert parse_assignments(["A=b=c", "EMPTY="]) == {"A": "b=c", "EMPTY": ""}
+
+
+def test_rotation_needs_the_database_url_siteops_wrote(env: Path) -> None:
+    # The operator's own DATABASE_URL below the blocks is not siteops' to rotate.
+    env.write_text("DATABASE_URL=postgresql://shop:abc@127.0.0.1:5432/shop\n", encoding="utf-8")
+    assert rotate_db_password(str(env), "shop")["error"].startswith("no DATABASE_URL written")
+    assert env.read_text(encoding="utf-8").endswith("abc@127.0.0.1:5432/shop\n")

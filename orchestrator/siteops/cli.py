@@ -631,6 +631,22 @@ def _env_done(name: str, done: control.EnvChanged) -> None:
     click.echo(f"{name}: changed {', '.join(done.changed)}; restarted: {units or 'no units'}")
 
 
+@main.group()
+def db() -> None:
+    """A site's PostgreSQL database and role."""
+
+
+@db.command("rotate-password")
+@click.argument("name")
+@click.pass_obj
+def db_rotate_password(obj: Context, name: str) -> None:
+    """A new password for the site's role and in its .env; the old one stops working."""
+    with _errors(), _progress() as progress:
+        states = control.rotate_db_password(obj.target(project_needed=False), name, progress)
+    units = ", ".join(f"{unit} {state}" for unit, state in states.items())
+    click.echo(f"{name}: new database password set and in .env; restarted: {units or 'no units'}")
+
+
 @main.command("restart")
 @click.argument("name")
 @click.option("--component", "-c", help="Only this component's unit.")

@@ -3,7 +3,9 @@
 ``env`` reads a site's ``.env``; ``env set`` / ``env unset`` change the
 operator's lines below the roles' managed blocks (a managed key is refused)
 and restart the site's units; ``restart`` restarts its units (or one
-component's). The changes go over the connection that holds the host's lock
+component's); ``db rotate-password`` gives the site's PostgreSQL role a new
+password, generated on the host and written into the roles' DATABASE_URL.
+The changes go over the connection that holds the host's lock
 (:class:`siteops.hostlock.HostSession`): values travel on its stdin, never in
 a command line, and reach no log, runner artifact or registry file; the
 audit log masks them.
@@ -118,3 +120,13 @@ def restart(
     purpose = f"restart {name}" + (f" -c {component}" if component else "")
     with site_session(target, purpose, name, on_progress) as session:
         return session.restart(units)
+
+
+def rotate_db_password(target: Target, name: str, on_progress: OnProgress) -> dict[str, str]:
+    """A new database password for the site (role and .env), then its units restarted."""
+    sites = known_site(target, name)
+    if not sites.sites[name].database.enabled:
+        raise SiteModelError("database", [f"database: site {name!r} has no database"])
+    with site_session(target, f"db rotate-password {name}", name, on_progress) as session:
+        session.rotate_db_password(layout().env_path(name), name)
+        return session.restart(process_units(name, sites.sites[name]))

@@ -253,6 +253,12 @@ class HostSession:
         request = {"op": "env", "path": path, "set": dict(assign), "unset": list(unset)}
         return self._request(request, "env")
 
+    def rotate_db_password(self, path: str, role: str) -> None:
+        """A new password for ``role`` and in the .env at ``path`` (it never leaves the host)."""
+        answer = self._request({"op": "rotate_db", "path": path, "role": role}, "rotated")
+        if answer.get("error"):
+            raise RemoteError(f"host {self.host!r}: {answer['error']}")
+
     def restart(self, units: Sequence[str]) -> dict[str, str]:
         """Restart ``units`` on the host; the state of each afterwards."""
         answer = self._request({"op": "restart", "units": list(units)}, "restarted")

@@ -39,7 +39,10 @@ import fcntl
 import hashlib
 import json
 import os
+import re
+import secrets
 import signal
+import string
 import subprocess
 import sys
 import time
@@ -234,6 +237,8 @@ def session(config: dict[str, Any], key: str | None) -> int:
             elif request["op"] == "env":
                 _say("env", **change_env(request["path"], request.get("set", {}),
                                          request.get("unset", [])))  # fmt: skip
+            elif request["op"] == "rotate_db":
+                _say("rotated", **rotate_db_password(request["path"], request["role"]))
             elif request["op"] == "restart":
                 _say("restarted", units=restart_units(request["units"]))
             elif request["op"] == "finish":
@@ -325,18 +330,61 @@ def change_env(path: str, assign: dict[str, str], unset: list[str]) -> dict[str,
                 done.add(key)
         lines.append(line)
     lines += [f"{k}={_quote(v)}" for k, v in assign.items() if k not in done]
+    _replace_keeping_owner(path, "\n".join(lines) + "\n")
+    return {"refused": [], "changed": changed}
+
+
+_DATABASE_URL = re.compile(r"^DATABASE_URL=(postgresql://[^:/@]+:)([A-Za-z0-9]+)(@.*)$")
+
+
+def rotate_db_password(path: str, role: str) -> dict[str, Any]:
+    """A new password for the site's PostgreSQL role and in its .env's managed DATABASE_URL.
+
+    The password (letters and digits, as long as the old one) is set first
+    (over psql's stdin, never on a command line), then written into the
+    roles' block of .env (owner and mode kept), so a failure of either leaves
+    the old one working. The old password stops working at once.
+    """
+    text = Path(path).read_text(encoding="utf-8")
+    lines, managed, where = text.splitlines(), False, None
+    for i, line in enumerate(lines):
+        if line.startswith(_BEGIN):
+            managed = True
+        elif line.startswith(_END):
+            managed = False
+        elif managed and _DATABASE_URL.match(line):
+            where = i
+    if where is None or not re.fullmatch(r"[a-z][a-z0-9-]*", role):
+        return {"error": "no DATABASE_URL written by siteops in " + path}
+    found = _DATABASE_URL.match(lines[where])
+    assert found is not None
+    alphabet = string.ascii_letters + string.digits
+    password = "".join(secrets.choice(alphabet) for _ in range(max(len(found.group(2)), 32)))
+    done = subprocess.run(
+        ["runuser", "-u", "postgres", "--", "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1",
+         "-d", "postgres"],
+        input=f"ALTER ROLE \"{role}\" WITH PASSWORD '{password}';\n",
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        return {"error": "psql: " + done.stderr.strip().replace(password, "***")}
+    lines[where] = f"DATABASE_URL={found.group(1)}{password}{found.group(3)}"
+    _replace_keeping_owner(path, "\n".join(lines) + "\n")
+    return {"error": None}
+
+
+def _replace_keeping_owner(path: str, text: str) -> None:
     info = Path(path).stat()
     temporary = Path(path + ".siteops-tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     try:
-        os.write(fd, ("\n".join(lines) + "\n").encode("utf-8"))
+        os.write(fd, text.encode("utf-8"))
         os.fchown(fd, info.st_uid, info.st_gid)
         os.fchmod(fd, info.st_mode & 0o7777)
         os.fsync(fd)
     finally:
         os.close(fd)
     temporary.replace(path)
-    return {"refused": [], "changed": changed}
 
 
 def restart_units(units: list[str]) -> dict[str, str]:

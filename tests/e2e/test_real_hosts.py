@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -119,3 +120,32 @@ def test_a_failing_install_is_refused_with_npms_message_and_the_site_keeps_servi
 def test_a_second_apply_changes_nothing(host: Host) -> None:
     done = host.siteops("apply")
     assert re.search(r"\b0 changed\b", done.stdout), done.stdout
+
+
+def test_a_rotated_database_password_keeps_the_app_working_and_ends_the_old_one(
+    host: Host,
+) -> None:
+    def password() -> str:
+        env = host.ssh("sudo -n grep ^DATABASE_URL= /srv/sites/blog/shared/.env").stdout
+        found: str = re.findall(r"://blog:([^@]+)@", env)[0]
+        return found
+
+    def login(secret: str) -> subprocess.CompletedProcess[str]:
+        # The password goes to psql through its environment on the host, not its arguments.
+        return host.ssh(f"PGPASSWORD={secret} psql -h 127.0.0.1 -U blog -d blog -tAc 'SELECT 1'")
+
+    old = password()
+    assert login(old).stdout.strip() == "1"
+    done = host.siteops("db", "rotate-password", "blog")
+    assert "restarted: blog-frontend.service active" in done.stdout
+    new = password()
+    assert new != old and len(new) == len(old)
+    assert login(new).stdout.strip() == "1"
+    refused = login(old)
+    assert refused.returncode != 0 and "password authentication failed" in refused.stderr
+    assert host.get("blog.test") == (200, "python blog: flask on gunicorn, database blog as blog\n")
+    # Neither password left the host, and the roles accept the new one as it is.
+    for path in [*host.state.rglob("*.log"), *host.inventory.rglob("*.yml")]:
+        text = path.read_text(encoding="utf-8")
+        assert old not in text and new not in text, path
+    assert re.search(r"\b0 changed\b", host.siteops("apply", "blog").stdout)
