@@ -503,7 +503,12 @@ def test_env_set_changes_the_operators_lines_under_the_hosts_lock(
 
     done = control.change_env(t, "shop", {"TOKEN": "s3cret"}, [], nothing)
 
-    assert done == control.EnvChanged(["TOKEN"], {})  # a static site: no unit to restart
+    assert (done.changed, done.units) == (["TOKEN"], {})  # a static site: no unit to wait for
+    # Then the site alone is converged (its roles restart what the change concerns).
+    run = t.calls[-1]
+    assert len(t.calls) == 2  # add-site's run, then this one
+    assert (run.playbook, run.extravars) == ("site.yml", {"siteops_only": ["shop"]})
+    assert run.host_locked_by == "env set shop"
     assert env.read_text(encoding="utf-8").endswith("managed\nTOKEN=s3cret\n")
     listed = control.env_entries(t, "shop", reveal=False)
     assert [(e["key"], e["value"]) for e in listed] == [("SITE_NAME", "********"),

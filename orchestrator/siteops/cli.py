@@ -607,7 +607,7 @@ def env_set(obj: Context, name: str, assignments: tuple[str, ...]) -> None:
     """Set variables below the managed block (KEY=VALUE…), then restart the site's units."""
     with _errors(), _progress() as progress:
         assign = control.parse_assignments(assignments)
-        done = control.change_env(obj.target(project_needed=False), name, assign, [], progress)
+        done = control.change_env(obj.target(), name, assign, [], progress)
     _env_done(name, done)
 
 
@@ -618,17 +618,35 @@ def env_set(obj: Context, name: str, assignments: tuple[str, ...]) -> None:
 def env_unset(obj: Context, name: str, keys: tuple[str, ...]) -> None:
     """Remove variables you set (KEY…), then restart the site's units."""
     with _errors(), _progress() as progress:
-        done = control.change_env(obj.target(project_needed=False), name, {}, list(keys),
-                                  progress)  # fmt: skip
+        done = control.change_env(obj.target(), name, {}, list(keys), progress)
     _env_done(name, done)
 
 
-def _env_done(name: str, done: control.EnvChanged) -> None:
+def _env_done(name: str, done: control.Changed) -> None:
     if not done.changed:
         click.echo(f"{name}: nothing changed")
         return
-    units = ", ".join(f"{unit} {state}" for unit, state in done.units.items())
-    click.echo(f"{name}: changed {', '.join(done.changed)}; restarted: {units or 'no units'}")
+    _changed(name, f"changed {', '.join(done.changed)}", done)
+
+
+def _changed(name: str, what: str, done: control.Changed) -> None:
+    converged = _recap(done.result, dry_run=False) if done.result else "not converged"
+    click.echo(f"{name}: {what}; converged ({converged}); {control.serving_text(done.units)}")
+    if any(u.get("state") != "active" or u.get("listening") is False for u in done.units.values()):
+        raise SystemExit(1)
+
+
+@main.command("restart")
+@click.argument("name")
+@click.option("--component", "-c", help="Only this component's unit.")
+@click.pass_obj
+def restart_command(obj: Context, name: str, component: str | None) -> None:
+    """Restart a site's units (or one component's); exit 1 unless each then answers."""
+    with _errors(), _progress() as progress:
+        units = control.restart(obj.target(project_needed=False), name, component, progress)
+    click.echo(control.serving_text(units))
+    if any(u.get("state") != "active" or u.get("listening") is False for u in units.values()):
+        raise SystemExit(1)
 
 
 @main.group()
@@ -642,22 +660,8 @@ def db() -> None:
 def db_rotate_password(obj: Context, name: str) -> None:
     """A new password for the site's role and in its .env; the old one stops working."""
     with _errors(), _progress() as progress:
-        states = control.rotate_db_password(obj.target(project_needed=False), name, progress)
-    units = ", ".join(f"{unit} {state}" for unit, state in states.items())
-    click.echo(f"{name}: new database password set and in .env; restarted: {units or 'no units'}")
-
-
-@main.command("restart")
-@click.argument("name")
-@click.option("--component", "-c", help="Only this component's unit.")
-@click.pass_obj
-def restart_command(obj: Context, name: str, component: str | None) -> None:
-    """Restart a site's units (or one component's) on the host."""
-    with _errors(), _progress() as progress:
-        states = control.restart(obj.target(project_needed=False), name, component, progress)
-    click.echo(", ".join(f"{unit} {state}" for unit, state in states.items()))
-    if any(state != "active" for state in states.values()):
-        raise SystemExit(1)
+        done = control.rotate_db_password(obj.target(), name, progress)
+    _changed(name, "new database password set and in .env", done)
 
 
 @main.group()

@@ -20,10 +20,19 @@ from typing import Any
 
 from siteops.errors import SiteModelError
 from siteops.hostfacts import process_units
-from siteops.hostlock import read_env
+from siteops.hostlock import HostSession, read_env
 from siteops.layout import layout
 from siteops.model import HostSites
-from siteops.operations import OnProgress, Target, known_site, site_session
+from siteops.operations import (
+    SITE_PLAYBOOK,
+    OnProgress,
+    RunFailed,
+    Target,
+    known_site,
+    outcome,
+    site_session,
+)
+from siteops.runner import RunResult
 
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MASK = "********"
@@ -79,10 +88,48 @@ def env_entries(target: Target, name: str, *, reveal: bool) -> list[dict[str, An
     return [{**e, "value": e["value"] if reveal else MASK} for e in entries]
 
 
+# How long a restarted unit may take to answer on its port.
+SERVING_TIMEOUT = 30.0
+
+
+def _process_ports(sites: HostSites, name: str, component: str | None) -> dict[str, int | None]:
+    """Each process unit of the site (or of one component) with its port (None: no port)."""
+    site = sites.sites[name]
+    units = units_of(sites, name, component)
+    ports = {layout().unit_name(name, c): spec.port for c, spec in site.components.items()}
+    return {unit: ports.get(unit) for unit in units}
+
+
+def _converged(
+    target: Target,
+    session: HostSession,
+    sites: HostSites,
+    name: str,
+    changed: list[str],
+    on_progress: OnProgress,
+) -> Changed:
+    """Converge the site alone (its roles restart the units whose .env changed), then wait
+    until each unit that runs answers on its port."""
+    result = target.run(SITE_PLAYBOOK, {"siteops_only": [name]}, check=False,
+                        on_progress=on_progress, cancel=session.lost)  # fmt: skip
+    if result.exit_code != 0:
+        session.finish(outcome(result))
+        raise RunFailed(
+            f"the change is on the host, but converging {name!r} failed",
+            result,
+            f"Fix the cause, then run `siteops apply {name}` (safe to repeat).",
+        )
+    units = _process_ports(sites, name, None) if process_units(name, sites.sites[name]) else {}
+    return Changed(changed, result, session.serving(units, SERVING_TIMEOUT) if units else {})
+
+
 @dataclass(frozen=True)
-class EnvChanged:
+class Changed:
+    """What a day-two change did: keys changed, the converge run, each unit's state."""
+
     changed: list[str]
-    units: dict[str, str]
+    result: RunResult | None
+    units: dict[str, Any]
 
 
 def change_env(
@@ -91,8 +138,8 @@ def change_env(
     assign: Mapping[str, str],
     unset: Sequence[str],
     on_progress: OnProgress,
-) -> EnvChanged:
-    """Set and unset the operator's variables, then restart the site's units if any changed."""
+) -> Changed:
+    """Set and unset the operator's variables; if any changed, converge the site (units restart)."""
     sites = known_site(target, name)
     for key in unset:
         _check_key(key)
@@ -107,26 +154,41 @@ def change_env(
                  "here" for key in done["refused"]],
             )  # fmt: skip
         changed = list(done.get("changed") or [])
-        units = session.restart(process_units(name, sites.sites[name])) if changed else {}
-    return EnvChanged(changed, units)
+        if not changed:
+            return Changed([], None, {})
+        return _converged(target, session, sites, name, changed, on_progress)
 
 
 def restart(
     target: Target, name: str, component: str | None, on_progress: OnProgress
-) -> dict[str, str]:
-    """Restart the site's units (or one component's); each unit's state afterwards."""
+) -> dict[str, Any]:
+    """Restart the site's units (or one component's); each unit's state and port afterwards."""
     sites = known_site(target, name)
-    units = units_of(sites, name, component)
+    units = _process_ports(sites, name, component)
     purpose = f"restart {name}" + (f" -c {component}" if component else "")
     with site_session(target, purpose, name, on_progress) as session:
-        return session.restart(units)
+        session.restart(list(units))
+        return session.serving(units, SERVING_TIMEOUT)
 
 
-def rotate_db_password(target: Target, name: str, on_progress: OnProgress) -> dict[str, str]:
-    """A new database password for the site (role and .env), then its units restarted."""
+def rotate_db_password(target: Target, name: str, on_progress: OnProgress) -> Changed:
+    """A new database password for the site (role and .env), then the site converged."""
     sites = known_site(target, name)
     if not sites.sites[name].database.enabled:
         raise SiteModelError("database", [f"database: site {name!r} has no database"])
     with site_session(target, f"db rotate-password {name}", name, on_progress) as session:
         session.rotate_db_password(layout().env_path(name), name)
-        return session.restart(process_units(name, sites.sites[name]))
+        return _converged(target, session, sites, name, ["DATABASE_URL"], on_progress)
+
+
+def serving_text(units: Mapping[str, Any]) -> str:
+    """``shop-frontend.service active on 3100`` for each unit, or why it does not serve."""
+    parts = []
+    for unit, state in units.items():
+        text = f"{unit} {state.get('state')}"
+        if state.get("listening") is True:
+            text += f" on {state.get('port')}"
+        elif state.get("listening") is False:
+            text += f", nothing answers on {state.get('port')}"
+        parts.append(text)
+    return ", ".join(parts) or "no units"

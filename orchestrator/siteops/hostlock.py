@@ -259,6 +259,12 @@ class HostSession:
         if answer.get("error"):
             raise RemoteError(f"host {self.host!r}: {answer['error']}")
 
+    def serving(self, units: Mapping[str, int | None], timeout: float) -> dict[str, Any]:
+        """Each unit's state and whether its port answers (waits up to ``timeout`` seconds)."""
+        answer = self._request({"op": "serving", "units": dict(units), "timeout": timeout},
+                               "serving")  # fmt: skip
+        return dict(answer.get("units") or {})
+
     def restart(self, units: Sequence[str]) -> dict[str, str]:
         """Restart ``units`` on the host; the state of each afterwards."""
         answer = self._request({"op": "restart", "units": list(units)}, "restarted")

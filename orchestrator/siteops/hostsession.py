@@ -239,6 +239,8 @@ def session(config: dict[str, Any], key: str | None) -> int:
                                          request.get("unset", [])))  # fmt: skip
             elif request["op"] == "rotate_db":
                 _say("rotated", **rotate_db_password(request["path"], request["role"]))
+            elif request["op"] == "serving":
+                _say("serving", units=serving(request["units"], request["timeout"]))
             elif request["op"] == "restart":
                 _say("restarted", units=restart_units(request["units"]))
             elif request["op"] == "finish":
@@ -391,11 +393,46 @@ def restart_units(units: list[str]) -> dict[str, str]:
     """Restart ``units`` (one systemctl call); each unit's state afterwards."""
     if not units:
         return {}
+    # A unit that hit its start limit refuses a restart until its failure is reset.
+    subprocess.run(["systemctl", "reset-failed", "--", *units], check=False, capture_output=True)
     subprocess.run(["systemctl", "restart", "--", *units], check=False, capture_output=True)
     done = subprocess.run(["systemctl", "is-active", "--", *units], check=False,
                           capture_output=True, text=True)  # fmt: skip
     states = done.stdout.split()
     return {unit: states[i] if i < len(states) else "unknown" for i, unit in enumerate(units)}
+
+
+def serving(units: dict[str, int | None], timeout: float) -> dict[str, dict[str, Any]]:
+    """Each unit's state and whether its loopback port answers, waiting up to ``timeout``.
+
+    Only a unit that is active (or activating) is waited for; a unit that
+    systemd does not start (a site still on its placeholder) is reported as is.
+    """
+    import socket
+
+    deadline = time.monotonic() + timeout
+    report: dict[str, dict[str, Any]] = {}
+    while True:
+        names = list(units)
+        done = subprocess.run(["systemctl", "is-active", "--", *names], check=False,
+                              capture_output=True, text=True)  # fmt: skip
+        states = done.stdout.split()
+        for i, unit in enumerate(names):
+            state = states[i] if i < len(states) else "unknown"
+            port, up = units[unit], None
+            if port is not None and state in ("active", "activating"):
+                with socket.socket() as probe:
+                    probe.settimeout(1)
+                    up = probe.connect_ex(("127.0.0.1", port)) == 0
+            report[unit] = {"state": state, "port": port, "listening": up}
+            if state == "failed":  # why: exit-code, start-limit-hit, timeout …
+                why = subprocess.run(["systemctl", "show", "-p", "Result", "--value", "--", unit],
+                                     check=False, capture_output=True, text=True)  # fmt: skip
+                report[unit]["state"] = f"failed ({why.stdout.strip() or 'unknown'})"
+        waiting = [r for r in report.values() if r["listening"] is False]
+        if not waiting or time.monotonic() >= deadline:
+            return report
+        time.sleep(0.2)
 
 
 def read_env(config: dict[str, Any]) -> int:
