@@ -92,10 +92,9 @@ def env_entries(target: Target, name: str, *, reveal: bool) -> list[dict[str, An
 SERVING_TIMEOUT = 30.0
 
 
-def _process_ports(sites: HostSites, name: str, component: str | None) -> dict[str, int | None]:
-    """Each process unit of the site (or of one component) with its port (None: no port)."""
+def _with_ports(sites: HostSites, name: str, units: list[str]) -> dict[str, int | None]:
+    """Each of the site's ``units`` with its component's port (None: no port)."""
     site = sites.sites[name]
-    units = units_of(sites, name, component)
     ports = {layout().unit_name(name, c): spec.port for c, spec in site.components.items()}
     return {unit: ports.get(unit) for unit in units}
 
@@ -119,7 +118,7 @@ def _converged(
             result,
             f"Fix the cause, then run `siteops apply {name}` (safe to repeat).",
         )
-    units = _process_ports(sites, name, None) if process_units(name, sites.sites[name]) else {}
+    units = _with_ports(sites, name, process_units(name, sites.sites[name]))
     return Changed(changed, result, session.serving(units, SERVING_TIMEOUT) if units else {})
 
 
@@ -164,7 +163,7 @@ def restart(
 ) -> dict[str, Any]:
     """Restart the site's units (or one component's); each unit's state and port afterwards."""
     sites = known_site(target, name)
-    units = _process_ports(sites, name, component)
+    units = _with_ports(sites, name, units_of(sites, name, component))
     purpose = f"restart {name}" + (f" -c {component}" if component else "")
     with site_session(target, purpose, name, on_progress) as session:
         session.restart(list(units))

@@ -15,11 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import yaml
-
 from siteops.errors import SiteModelError, SiteopsError
 from siteops.hostlock import audit_entries, lock_release, lock_status, read_record
-from siteops.inventory import parse_host_sites
 from siteops.layout import layout
 from siteops.operations import Target, write_markdown
 from siteops.registry import Registry
@@ -57,8 +54,7 @@ def registry_pull(target: Target, *, dry_run: bool) -> Pulled:
                 f"host {target.host!r} has no registry record yet (no siteops run since "
                 "siteops began recording them): nothing to pull; the next changing run records one"
             )
-        source = f"host {target.host}: {layout().registry_dir}/sites.yml"
-        host_sites = parse_host_sites(yaml.safe_load(record.text), source)
+        host_sites = record.sites(target.host, layout().registry_dir)
         standing, _ = compare(registry.text(), record)
         try:
             changes = differences(registry.load(), host_sites)

@@ -118,11 +118,17 @@ def read_registry(directory: str) -> dict[str, Any]:
     return dict(state)
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    temporary = path.with_name(path.name + ".tmp")
+def _write_atomically(path: Path, data: bytes, *, keep_owner: bool = False) -> None:
+    """Replace ``path`` with ``data`` (a synced temporary file renamed over it), 0600 root's,
+    or with the old file's owner, group and mode when ``keep_owner``."""
+    temporary = path.with_name(path.name + ".siteops-tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     try:
         os.write(fd, data)
+        if keep_owner:
+            info = path.stat()
+            os.fchown(fd, info.st_uid, info.st_gid)
+            os.fchmod(fd, info.st_mode & 0o7777)
         os.fsync(fd)
     finally:
         os.close(fd)
@@ -332,7 +338,7 @@ def change_env(path: str, assign: dict[str, str], unset: list[str]) -> dict[str,
                 done.add(key)
         lines.append(line)
     lines += [f"{k}={_quote(v)}" for k, v in assign.items() if k not in done]
-    _replace_keeping_owner(path, "\n".join(lines) + "\n")
+    _write_atomically(Path(path), ("\n".join(lines) + "\n").encode("utf-8"), keep_owner=True)
     return {"refused": [], "changed": changed}
 
 
@@ -371,22 +377,8 @@ def rotate_db_password(path: str, role: str) -> dict[str, Any]:
     if done.returncode != 0:
         return {"error": "psql: " + done.stderr.strip().replace(password, "***")}
     lines[where] = f"DATABASE_URL={found.group(1)}{password}{found.group(3)}"
-    _replace_keeping_owner(path, "\n".join(lines) + "\n")
+    _write_atomically(Path(path), ("\n".join(lines) + "\n").encode("utf-8"), keep_owner=True)
     return {"error": None}
-
-
-def _replace_keeping_owner(path: str, text: str) -> None:
-    info = Path(path).stat()
-    temporary = Path(path + ".siteops-tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    try:
-        os.write(fd, text.encode("utf-8"))
-        os.fchown(fd, info.st_uid, info.st_gid)
-        os.fchmod(fd, info.st_mode & 0o7777)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    temporary.replace(path)
 
 
 def restart_units(units: list[str]) -> dict[str, str]:

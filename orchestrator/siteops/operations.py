@@ -34,8 +34,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from siteops import hosts
 from siteops.errors import HostRefused, SiteModelError
 from siteops.hostfacts import FACTS_PLAYBOOK, HostFacts, facts_request, parse_facts
@@ -45,7 +43,6 @@ from siteops.inventory import (
     inventory_hosts,
     load_host_sites,
     load_inventory_sites,
-    parse_host_sites,
     read_hosts_yaml,
     sites_path,
 )
@@ -239,8 +236,7 @@ def reconcile(
     standing, matched = compare(registry.text(), record)
     if standing in (Standing.NEW, Standing.CURRENT) or record.text is None:
         return registry.load()
-    source = f"host {target.host}: {layout().registry_dir}/sites.yml"
-    host_sites = parse_host_sites(yaml.safe_load(record.text), source)
+    host_sites = record.sites(target.host, layout().registry_dir)
     lines = differences(registry.load(), host_sites)
     if standing is Standing.BEHIND and take_newer:
         registry.replace_text(record.text)

@@ -28,7 +28,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+import yaml
+
 from siteops.errors import SiteopsError
+from siteops.inventory import parse_host_sites
 from siteops.model import HostSites
 
 
@@ -64,6 +67,12 @@ class HostRecord:
             by=data.get("by"),
             command=data.get("command"),
             history=list(data.get("history") or []),
+        )
+
+    def sites(self, host: str, directory: str) -> HostSites:
+        """The host's copy as sites (``directory``: where the host keeps it, for messages)."""
+        return parse_host_sites(
+            yaml.safe_load(self.text or ""), f"host {host}: {directory}/sites.yml"
         )
 
     def describe(self) -> str:
