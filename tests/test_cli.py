@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import yaml
 from click.testing import CliRunner
 
 from siteops.cli import EXIT_BAD_INPUT, EXIT_LOCKED, main
+from siteops.fileformat import SITES_FORMAT
 from siteops.inventory import load_host_sites
 from siteops.registry import Registry
 from tests.conftest import EXAMPLE_INVENTORY
@@ -170,9 +172,11 @@ def sites_file_of_format(inventory: Path, version: int) -> Path:
     """The fixture of ``version`` as vps1's sites.yml; at 99, the current one marked format 99."""
     path = inventory / "host_vars" / "vps1" / "sites.yml"
     path.parent.mkdir(parents=True)
-    text = (FIXTURES / f"sites-format-{min(version, 1)}.yml").read_text(encoding="utf-8")
-    if version > 1:
-        text = text.replace("\nsiteops_sites_format: 1\n", f"\nsiteops_sites_format: {version}\n")
+    text = (FIXTURES / f"sites-format-{min(version, SITES_FORMAT)}.yml").read_text(encoding="utf-8")
+    if version > SITES_FORMAT:
+        text = text.replace(
+            f"\nsiteops_sites_format: {SITES_FORMAT}\n", f"\nsiteops_sites_format: {version}\n"
+        )
     path.write_text(text, encoding="utf-8")
     return path
 
@@ -187,7 +191,8 @@ def test_validate_reports_a_file_of_a_newer_siteops_and_exits_2(inventory: Path)
     assert out.splitlines() == [
         f"{path}: invalid site model",
         "  - siteops_sites_format: this file is format 99, written by a newer siteops; this "
-        "siteops reads formats up to 1: upgrade siteops (pip install --upgrade siteops)",
+        f"siteops reads formats up to {SITES_FORMAT}: "
+        "upgrade siteops (pip install --upgrade siteops)",
     ]
     assert path.read_bytes() == before
 
@@ -211,3 +216,28 @@ def test_validate_accepts_a_file_from_before_the_format_version_and_leaves_it(
     assert code == 0, out
     assert "2 site(s), valid" in out
     assert path.read_bytes() == before
+
+
+@pytest.fixture
+def example_copy(tmp_path: Path) -> Path:
+    shutil.copytree(EXAMPLE_INVENTORY, tmp_path / "inv")
+    return tmp_path / "inv"
+
+
+def test_set_refuses_bad_changes_naming_the_field_and_writes_nothing(example_copy: Path) -> None:
+    sites = example_copy / "host_vars" / "vps1" / "sites.yml"
+    before = sites.read_bytes()
+    listing = sorted(p.relative_to(example_copy) for p in example_copy.rglob("*"))
+    for args, message in [
+        (["--add-domain", "docs.example.org"], "is already served by site 'docs-site'"),
+        (["--no-database"], "database: site 'shop' has a database"),
+        (["--runtime", "node"], "--runtime and --command go with --add-component NAME"),
+        (["--add-component", "mailer"], "components.mailer.runtime: give --runtime"),
+        (["--memory", "lots"], "limits.memory: memory 'lots' must be"),
+        ([], "set: nothing to change"),
+    ]:
+        code, out = run("set", "shop", *args, inventory=example_copy)
+        assert code == EXIT_BAD_INPUT, out
+        assert message in out and "refused, nothing was changed" in out
+    assert sites.read_bytes() == before
+    assert sorted(p.relative_to(example_copy) for p in example_copy.rglob("*")) == listing

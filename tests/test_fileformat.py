@@ -28,7 +28,7 @@ from tests.fixture_sites import fixture_sites
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 # Every format siteops ever wrote, as the siteops of that format wrote it (never rewritten).
-FORMAT_FIXTURES = {version: FIXTURES / f"sites-format-{version}.yml" for version in (0, 1)}
+FORMAT_FIXTURES = {version: FIXTURES / f"sites-format-{version}.yml" for version in (0, 1, 2)}
 NEWER = (
     "siteops_sites_format: this file is format 99, written by a newer siteops; "
     f"this siteops reads formats up to {SITES_FORMAT}: "
@@ -122,8 +122,9 @@ def test_the_file_of_every_format_loads_as_the_same_sites(version: int) -> None:
 
 def test_the_format_fixtures_say_their_format() -> None:
     assert FORMAT_KEY not in yaml.safe_load(FORMAT_FIXTURES[0].read_text(encoding="utf-8"))
-    data = yaml.safe_load(FORMAT_FIXTURES[1].read_text(encoding="utf-8"))
-    assert next(iter(data)) == FORMAT_KEY and data[FORMAT_KEY] == 1
+    for version in range(1, SITES_FORMAT + 1):
+        data = yaml.safe_load(FORMAT_FIXTURES[version].read_text(encoding="utf-8"))
+        assert next(iter(data)) == FORMAT_KEY and data[FORMAT_KEY] == version
 
 
 @pytest.mark.parametrize("version", sorted(FORMAT_FIXTURES))
@@ -208,7 +209,7 @@ def test_the_model_holds_the_current_format_only() -> None:
     assert HostSites().siteops_sites_format == SITES_FORMAT
     assert next(iter(HostSites().to_yaml_data())) == FORMAT_KEY
     for value, rule in [
-        (0, "format 0 is older than the model's format 1"),
+        (0, f"format 0 is older than the model's format {SITES_FORMAT}"),
         (99, "this file is format 99, written by a newer siteops"),
         (True, "the format must be a whole number"),
         ("1", "the format must be a whole number"),

@@ -66,6 +66,7 @@ def test_every_filter_is_registered(filters: ModuleType) -> None:
         "unit_name_pattern",
         "unit_list",
         "unit_states",
+        "nginx_html_text",
     }
     for name, function in registered.items():
         assert function is getattr(filters, name)
@@ -151,6 +152,21 @@ def test_site_units_names_each_process_component(
         "unit": "shop-api.service",
         "component": sites["shop"]["components"]["api"],
         "database": True,
+        "stopped": False,
+    }
+
+
+def test_site_units_are_stopped_with_their_site_or_by_themselves(filters: ModuleType) -> None:
+    node = {"runtime": "node", "port": 3100, "command": "node s.js"}
+    sites = {
+        "shop": {"stopped": True, "components": {"frontend": node}},
+        "blog": {"components": {"frontend": node, "worker": {**node, "stopped": True}}},
+    }
+    stopped = {u["unit"]: u["stopped"] for u in filters.site_units(sites, UNIT_FORMAT)}
+    assert stopped == {
+        "shop-frontend.service": True,
+        "blog-frontend.service": False,
+        "blog-worker.service": True,
     }
 
 
@@ -504,6 +520,13 @@ def test_unit_states_start_units_restarting_changed_ones_but_not_placeholder_sit
     ]
 
 
+def test_unit_states_keep_a_stopped_unit_stopped_and_disabled(filters: ModuleType) -> None:
+    units = [{"site": "shop", "unit": "shop-frontend.service", "stopped": True}]
+    assert filters.unit_states(units, []) == [
+        {"name": "shop-frontend.service", "enabled": False, "state": "stopped"}
+    ]
+
+
 def test_slice_names_escape_every_dash(filters: ModuleType) -> None:
     assert filters.slice_names(["shop", "web-app-v2"], "%s.slice", "\\x2d") == {
         "shop": "shop.slice",
@@ -691,3 +714,12 @@ def test_site_env_blocks_are_what_the_jinja_block_gave(
         "HOST=127.0.0.1",
     ]
     assert not blocks["docs-site"].endswith("\n")
+
+
+def test_nginx_html_text_escapes_html_and_what_nginx_reads_in_a_string(
+    filters: ModuleType,
+) -> None:
+    text = 'Back at 5 o\'clock <b>&</b> $host \\ "x"\nnext'
+    assert filters.nginx_html_text(text) == (
+        "Back at 5 o&#39;clock &lt;b&gt;&amp;&lt;/b&gt; &#36;host &#92; &quot;x&quot; next"
+    )

@@ -434,7 +434,7 @@ def test_a_file_of_an_older_format_is_written_in_the_current_one_only_when_saved
     assert t.sites_file.read_bytes() == (fixtures / "sites-format-0.yml").read_bytes()
 
     ops.apply(t, ["shop"], dry_run=False, on_progress=nothing)
-    assert t.sites_file.read_bytes() == (fixtures / "sites-format-1.yml").read_bytes()
+    assert t.sites_file.read_bytes() == (fixtures / "sites-format-2.yml").read_bytes()
 
 
 def operator_copy(inventory: Path, tmp_path: Path) -> FakeTarget:

@@ -15,6 +15,7 @@ import yaml
 from ansible.parsing.dataloader import DataLoader
 
 from siteops.errors import SiteModelError
+from siteops.fileformat import SITES_FORMAT
 from siteops.inventory import load_host_sites, sites_path
 from siteops.model import HostSites
 from siteops.registry import HEADER, Registry, RegistryLocked, holder_of, render
@@ -236,5 +237,6 @@ def test_a_missing_file_is_an_empty_registry_and_is_created_on_save(tmp_path: Pa
         assert reg.load() == HostSites()
         reg.save(HostSites())
     assert target.read_text(encoding="utf-8") == (
-        HEADER + "siteops_sites_format: 1\nsiteops_sites: {}\nsiteops_archived_sites: {}\n"
+        HEADER + f"siteops_sites_format: {SITES_FORMAT}\n"
+        "siteops_sites: {}\nsiteops_archived_sites: {}\n"
     )

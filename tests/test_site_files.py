@@ -330,6 +330,25 @@ def test_blocks_go_where_blockinfile_puts_them_and_change_only_themselves(
     assert "DB=y\n# END db block\nMINE=1\n# BEGIN end" in env.read_text()
 
 
+def test_an_absent_block_goes_with_its_markers_and_the_rest_stays(
+    site_files: ModuleType, tmp_path: Path
+) -> None:
+    env = tmp_path / ".env"
+    env.write_text("A=1\n# BEGIN db block\nDB=x\n# END db block\nMINE=1\n")
+    env.chmod(0o640)
+    gone = [entry(env, state="block_absent", marker=DB_MARK)]
+    checked = ensure(site_files, gone, check=True)
+    assert checked.changed == [str(env)] and "DB=x" in env.read_text()
+    assert checked.diffs[0]["before"] == "# BEGIN db block\nDB=x\n# END db block\n"
+    assert ensure(site_files, gone).changed == [str(env)]
+    assert env.read_text() == "A=1\nMINE=1\n"
+    assert oct(env.stat().st_mode & 0o777) == "0o640"
+    assert ensure(site_files, gone).changed == []
+    missing = tmp_path / "none"
+    assert ensure(site_files, [entry(missing, state="block_absent", marker=DB_MARK)]).changed == []
+    assert not missing.exists()
+
+
 def test_a_block_without_its_marker_is_refused(site_files: ModuleType, tmp_path: Path) -> None:
     with pytest.raises(site_files.EntryError, match="marker"):
         ensure(site_files, [entry(tmp_path / "x", state="block", marker="# no mark", block="")])

@@ -22,6 +22,7 @@ from siteops import __version__, control, coordination
 from siteops import display as show
 from siteops import hosts as host_checks
 from siteops import operations as ops
+from siteops.changes import NewComponent, SiteChanges
 from siteops.errors import SiteModelError, SiteopsError
 from siteops.hostfacts import FactsMissing
 from siteops.hostlock import holder_text
@@ -349,6 +350,133 @@ def add_site_command(obj: Context, name: str, domains: tuple[str, ...], api: boo
     click.echo(f"{name}: added on {obj.host}, port block {added.site.port_block} "
                f"(frontend {added.site.components['frontend'].port or 'static'}); "
                + _recap(added.result, dry_run=False))  # fmt: skip
+
+
+@main.command("set")
+@click.argument("name")
+@click.option("--add-domain", "add_domains", multiple=True, help="Serve this name too. Repeatable.")
+@click.option("--remove-domain", "remove_domains", multiple=True,
+              help="Stop serving this name (not the primary). Repeatable.")  # fmt: skip
+@click.option("--primary", help="Make this domain of the site its primary one.")
+@click.option("--memory", help="MemoryMax of the site as a whole, e.g. 1G.")
+@click.option("--cpu", help="CPUQuota of the site as a whole, e.g. 150%.")
+@click.option("--tasks", type=int, help="TasksMax of the site as a whole.")
+@click.option("--tls/--no-tls", default=None, help="Serve HTTPS with a certificate, or not.")
+@click.option("--tls-email", help="The CA's contact address (turns TLS on unless --no-tls).")
+@click.option("--ca-directory", help="ACME directory URL of the CA.")
+@click.option("--add-component", "component", metavar="NAME",
+              help="A new component: it gets the next free port of its range (api: "
+                   "the API range, others the extra); give --runtime, --command.")  # fmt: skip
+@click.option("--runtime", type=click.Choice([r.value for r in Runtime if r != Runtime.STATIC]),
+              help="Runtime of the added component.")  # fmt: skip
+@click.option("--command", help="Start command of the added component, run in current/ with "
+                                "PORT set.")  # fmt: skip
+@click.option("--remove-component", "remove_components", multiple=True, metavar="NAME",
+              help="Stop and delete this component's unit. Repeatable.")  # fmt: skip
+@click.option("--cache/--no-cache", default=None, help="A Redis user for the site, or none.")
+@click.option("--database/--no-database", default=None,
+              help="A PostgreSQL database for the site, or none (--drop-database).")  # fmt: skip
+@click.option(
+    "--drop-database",
+    is_flag=True,
+    help="With --no-database: back the database up, then drop it and its role.",
+)
+@click.option("--description", help="Free text for the registry.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--dry-run", is_flag=True, help="Show what would change; change nothing anywhere.")
+@click.pass_obj
+def set_command(obj: Context, name: str, add_domains: tuple[str, ...],
+                remove_domains: tuple[str, ...], primary: str | None, memory: str | None,
+                cpu: str | None, tasks: int | None, tls: bool | None, tls_email: str | None,
+                ca_directory: str | None, component: str | None, runtime: str | None,
+                command: str | None, remove_components: tuple[str, ...], cache: bool | None,
+                database: bool | None, drop_database: bool, description: str | None,
+                yes: bool, dry_run: bool) -> None:  # fmt: skip
+    """Change site NAME, checked as add-site is; then converge that site alone."""
+    with _errors():
+        if (runtime or command) and not component:
+            raise SiteModelError("set", ["--runtime and --command go with --add-component NAME"])
+        if component and not runtime:
+            raise SiteModelError("set", [f"components.{component}.runtime: give --runtime"])
+        added = (NewComponent(component, runtime or "", command),) if component else ()
+    changes = SiteChanges(
+        add_domains=add_domains, remove_domains=remove_domains, primary=primary,
+        memory=memory, cpu=cpu, tasks=tasks, tls=tls, tls_email=tls_email,
+        ca_directory=ca_directory, add_components=added, remove_components=remove_components,
+        cache=cache, database=database, drop_database=drop_database, description=description,
+    )  # fmt: skip
+    if drop_database and database is False and not (dry_run or yes):
+        click.confirm(f"Drop the database of {name!r}? A backup of it is taken first and kept",
+                      abort=True)  # fmt: skip
+    _change(obj, name, changes, dry_run=dry_run)
+
+
+def _change(obj: Context, name: str, changes: SiteChanges, *, dry_run: bool = False,
+            purpose: str | None = None, unchanged: str = "") -> None:  # fmt: skip
+    """Run a record change (set, stop, start, maintenance) and print what it did."""
+    with _errors(), _progress() as progress:
+        done = ops.change(obj.target(), name, changes, dry_run=dry_run, on_progress=progress,
+                          purpose=purpose)  # fmt: skip
+    if not done.changes:
+        click.echo(f"{name}: {unchanged or 'nothing to change (the record already says so)'}")
+        return
+    for line in done.changes:
+        click.echo(f"  {line}")
+    assert done.result is not None
+    if dry_run:
+        _check_run(done.result, f"the dry run of set {name} failed")
+        click.echo(f"{name}: would change; " + _recap(done.result, dry_run=True))
+        return
+    click.echo(f"{name}: changed on {obj.host}; " + _recap(done.result, dry_run=False))
+    if done.units:
+        click.echo(control.serving_text(done.units))
+    if any(u.get("state") != "active" or u.get("listening") is False
+           for u in done.units.values()):  # fmt: skip
+        raise SystemExit(1)
+
+
+@main.command("stop")
+@click.argument("name")
+@click.option("--component", "-c", help="Only this component's unit (nginx keeps routing).")
+@click.pass_obj
+def stop_command(obj: Context, name: str, component: str | None) -> None:
+    """Stop a site (its units, and nginx answers 503) or one component, until `start`.
+
+    A stopped site stays stopped across reboots and runs of apply.
+    """
+    changes = SiteChanges(stop_components=(component,)) if component else SiteChanges(stopped=True)
+    purpose = f"stop {name}" + (f" -c {component}" if component else "")
+    _change(obj, name, changes, purpose=purpose, unchanged="already stopped")
+
+
+@main.command("start")
+@click.argument("name")
+@click.option("--component", "-c", help="Only this component's unit.")
+@click.pass_obj
+def start_command(obj: Context, name: str, component: str | None) -> None:
+    """Start a stopped site (every component) or one component; exit 1 unless each answers."""
+    changes = (SiteChanges(start_components=(component,)) if component
+               else SiteChanges(stopped=False))  # fmt: skip
+    purpose = f"start {name}" + (f" -c {component}" if component else "")
+    _change(obj, name, changes, purpose=purpose, unchanged="not stopped: nothing to start")
+
+
+@main.command("maintenance")
+@click.argument("name")
+@click.argument("state", type=click.Choice(["on", "off"]))
+@click.option("--message", help="One line shown on the page (with on).")
+@click.pass_obj
+def maintenance_command(obj: Context, name: str, state: str, message: str | None) -> None:
+    """Answer a site with a 503 maintenance page (on) or serve it again (off).
+
+    Its units keep running; ACME challenges are still answered.
+    """
+    if message is not None and state == "off":
+        with _errors():
+            raise SiteModelError("maintenance", ["--message goes with on"])
+    changes = SiteChanges(maintenance=state == "on", maintenance_message=message)
+    _change(obj, name, changes, purpose=f"maintenance {name} {state}",
+            unchanged=f"maintenance is already {state}")  # fmt: skip
 
 
 @main.command("remove-site")

@@ -24,6 +24,7 @@ from siteops.hostlock import HostSession, read_env
 from siteops.layout import layout
 from siteops.model import HostSites
 from siteops.operations import (
+    SERVING_TIMEOUT,
     SITE_PLAYBOOK,
     OnProgress,
     RunFailed,
@@ -86,10 +87,6 @@ def env_entries(target: Target, name: str, *, reveal: bool) -> list[dict[str, An
     if entries is None:
         raise SiteModelError("env", [f"site {name!r} has no .env on {target.host} yet: apply it"])
     return [{**e, "value": e["value"] if reveal else MASK} for e in entries]
-
-
-# How long a restarted unit may take to answer on its port.
-SERVING_TIMEOUT = 30.0
 
 
 def _with_ports(sites: HostSites, name: str, units: list[str]) -> dict[str, int | None]:
@@ -164,6 +161,13 @@ def restart(
     """Restart the site's units (or one component's); each unit's state and port afterwards."""
     sites = known_site(target, name)
     units = _with_ports(sites, name, units_of(sites, name, component))
+    site = sites.sites[name]
+    if site.stopped or (component and site.components[component].stopped):
+        what = f"component {component!r} of {name!r}" if component else f"site {name!r}"
+        start = f"siteops start {name}" + (f" -c {component}" if component else "")
+        raise SiteModelError(
+            "restart", [f"stopped: {what} was stopped by an operator; run `{start}` to start it"]
+        )
     purpose = f"restart {name}" + (f" -c {component}" if component else "")
     with site_session(target, purpose, name, on_progress) as session:
         session.restart(list(units))

@@ -92,11 +92,19 @@ def _span(r: range) -> str:
     return f"{r.start}-{r.stop - 1}"
 
 
+def state_text(site: Site) -> str:
+    """The record's status, and what an operator set: ``active, stopped`` or ``…, maintenance``."""
+    marks = ["stopped" if site.stopped else "", "maintenance" if site.maintenance.enabled else ""]
+    stopped = [c for c, spec in site.components.items() if spec.stopped and not site.stopped]
+    marks.append(f"{', '.join(stopped)} stopped" if stopped else "")
+    return ", ".join([str(site.status), *filter(None, marks)])
+
+
 def site_row(name: str, site: Site) -> list[str]:
     frontend = site.components["frontend"]
     return [
         name,
-        str(site.status),
+        state_text(site),
         str(site.port_block),
         _span(ports_of(site.port_block, PortRange.FRONTEND)),
         ", ".join(site.domains.all()),
@@ -147,6 +155,7 @@ def site_view(name: str, site: Site) -> dict[str, Any]:
     root = layout().site_root(name)
     return {
         "name": name,
+        "state": state_text(site),
         "record": site.model_dump(mode="json"),
         "ports": {r.value: _span(ports_of(site.port_block, r)) for r in PortRange},
         "unix_user": name,
@@ -166,7 +175,7 @@ def site_view(name: str, site: Site) -> dict[str, Any]:
 def show_text(view: Mapping[str, Any]) -> str:
     record = view["record"]
     lines = [
-        f"{view['name']} ({record['status']}): {record['description'] or 'no description'}",
+        f"{view['name']} ({view['state']}): {record['description'] or 'no description'}",
         f"  domains:   {record['domains']['primary']}"
         + "".join(f", {alias}" for alias in record["domains"]["aliases"]),
         f"  block:     {record['port_block']} (frontend {view['ports']['frontend']}, "
@@ -202,7 +211,12 @@ def _backup_line(label: str, record: Mapping[str, Any] | None) -> str:
 def status_view(sites: HostSites, facts: HostFacts) -> dict[str, Any]:
     """``status --json``: each site's record status next to what the host says."""
     return {
-        name: {"status": str(sites.sites[name].status), **dict(raw)}
+        name: {
+            "status": str(sites.sites[name].status),
+            "stopped": sites.sites[name].stopped,
+            "maintenance": sites.sites[name].maintenance.enabled,
+            **dict(raw),
+        }
         for name, raw in facts.sites.items()
     }
 
@@ -225,7 +239,7 @@ def status_text(sites: HostSites, facts: HostFacts) -> str:
         blocks.append(
             "\n".join(
                 [
-                    f"{name} ({site.status!s}): {http.get('url', '?')} -> {answer}",
+                    f"{name} ({state_text(site)}): {http.get('url', '?')} -> {answer}",
                     "  units:       " + (", ".join(f"{u} {s}" for u, s in units.items()) or "none"),
                     "  listening:   "
                     + (

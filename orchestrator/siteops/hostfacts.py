@@ -30,6 +30,17 @@ def process_units(name: str, site: Site) -> list[str]:
     ]
 
 
+def running_units(name: str, site: Site) -> dict[str, int | None]:
+    """The units that should run (not stopped by an operator), each with its port (or None)."""
+    if site.stopped:
+        return {}
+    return {
+        unit_name(name, component_name): component.port
+        for component_name, component in site.components.items()
+        if component.runtime != Runtime.STATIC and not component.stopped
+    }
+
+
 def site_units(name: str, sites: HostSites) -> list[str]:
     """The systemd units of a site: one per process component, then its backup timers."""
     return [

@@ -152,6 +152,13 @@ class Component(_Strict):
         max_length=1000,
         description="Start command, run in current/ (not for static components).",
     )
+    stopped: bool = Field(
+        default=False,
+        description=(
+            "Stopped by an operator (siteops stop -c): its unit is stopped and disabled, "
+            "also across reboots, until siteops start."
+        ),
+    )
 
     @model_validator(mode="after")
     def _static_or_process(self) -> Self:
@@ -160,6 +167,8 @@ class Component(_Strict):
                 raise ValueError("a static component has no command (nginx serves current/)")
             if self.port is not None:
                 raise ValueError("a static component has no port (nginx serves current/)")
+            if self.stopped:
+                raise ValueError("a static component has no unit to stop (stop the site)")
         elif self.command is None:
             raise ValueError(f"a {self.runtime} component needs a command")
         return self
@@ -178,6 +187,18 @@ class Cache(_Strict):
     """A Redis ACL user limited to the site's own key prefix."""
 
     enabled: bool = Field(default=False, description="Give the site a Redis ACL user.")
+
+
+class Maintenance(_Strict):
+    """A maintenance page: nginx answers the site with 503 while its units keep running."""
+
+    enabled: bool = Field(default=False, description="Answer every request with the page.")
+    message: str = Field(
+        default="",
+        max_length=500,
+        pattern=r"^[^\n\r\x00]*$",
+        description="One line shown on the page (HTML-escaped); empty: a standard text.",
+    )
 
 
 class Limits(_Strict):
@@ -225,6 +246,14 @@ class Site(_Strict):
             "removing while a removal is in progress (run the removal again to finish it)."
         ),
     )
+    stopped: bool = Field(
+        default=False,
+        description=(
+            "Stopped by an operator (siteops stop): its units are stopped and disabled, also "
+            "across reboots, and nginx answers it with 503 until siteops start."
+        ),
+    )
+    maintenance: Maintenance = Field(default_factory=Maintenance)
     port_block: int = Field(
         ge=0, le=MAX_BLOCK, description="Index k of the site's port block (see ports.py)."
     )

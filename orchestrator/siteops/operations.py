@@ -30,13 +30,20 @@ import re
 import subprocess
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from siteops import hosts
+from siteops.changes import SiteChanges, change_site, describe_changes
 from siteops.errors import HostRefused, SiteModelError
-from siteops.hostfacts import FACTS_PLAYBOOK, HostFacts, facts_request, parse_facts
+from siteops.hostfacts import (
+    FACTS_PLAYBOOK,
+    HostFacts,
+    facts_request,
+    parse_facts,
+    running_units,
+)
 from siteops.hostlock import HostSession, holder_text, host_session
 from siteops.inventory import (
     hosts_mapping,
@@ -442,6 +449,101 @@ def apply(target: Target, names: list[str], *, dry_run: bool, on_progress: OnPro
     return Applied(chosen, result, dry_run=False)
 
 
+@dataclass(frozen=True)
+class Set:
+    name: str
+    changes: list[str]
+    result: RunResult | None
+    dry_run: bool
+    # After a run: each unit that should run, its state and whether its port answers.
+    units: Mapping[str, Any] = field(default_factory=dict)
+
+
+# How long a (re)started unit may take to answer on its port.
+SERVING_TIMEOUT = 30.0
+
+
+def _changed_sites(
+    target: Target, current: HostSites, name: str, changes: SiteChanges
+) -> HostSites:
+    if changes.tls_email is not None or changes.tls:
+        changes = replace(changes, default_ca_directory=host_ca_directory(target))
+    return change_site(current, name, changes, other_hosts_domains(target))
+
+
+def change(
+    target: Target,
+    name: str,
+    changes: SiteChanges,
+    *,
+    dry_run: bool,
+    on_progress: OnProgress,
+    purpose: str | None = None,
+) -> Set:
+    """Change site ``name``'s record (``siteops set``) and converge that site alone.
+
+    The change is checked as add-site checks a new site (domains of every
+    host of the inventory, the model's rules, a free port for an added
+    component) before the host is contacted, and again under the locks. A
+    change that leaves the record as it is runs nothing. The site is saved
+    before the run and marked ``active`` or ``failed`` after it; a failed run
+    is finished by ``siteops apply NAME``; after a good one, each unit that
+    should run is waited for until it answers on its port. With ``dry_run``
+    the run is check mode with the changed record as extra variables, and
+    nothing is written. ``purpose`` names the command in locks and the audit
+    log (default ``set NAME``).
+    """
+    target.check_inventory()
+    registry = Registry(target.sites_file)
+    _changed_sites(target, registry.load(), name, changes)
+    purpose = purpose or f"set {name}"
+    with registry.locked(timeout=target.lock_timeout, purpose=purpose):
+        if dry_run:
+            current = registry.load()
+            updated = _changed_sites(target, current, name, changes)
+            lines = describe_changes(current.sites[name], updated.sites[name])
+            if not lines:
+                return Set(name, [], None, dry_run=True)
+            result = target.run(
+                SITE_PLAYBOOK,
+                {"siteops_sites": updated.to_yaml_data()["siteops_sites"], "siteops_only": [name],
+                 "siteops_drop_databases": [name] if changes.drop_database else []},
+                check=True, on_progress=on_progress,
+            )  # fmt: skip
+            return Set(name, lines, result, dry_run=True)
+        with on_host(target, purpose, [name], on_progress) as session:
+            current = reconcile(target, registry, session, on_progress)
+            with inventory_locked(target.inventory, timeout=target.lock_timeout,
+                                  purpose=f"{purpose} on {target.host}"):  # fmt: skip
+                updated = _changed_sites(target, current, name, changes)
+                lines = describe_changes(current.sites[name], updated.sites[name])
+                if not lines:
+                    session.finish("ok")
+                    return Set(name, [], None, dry_run=False)
+                registry.save(updated, on_host=session.record_sites)
+            extravars = {
+                "siteops_only": [name],
+                "siteops_drop_databases": [name] if changes.drop_database else [],
+            }
+            result = target.run(SITE_PLAYBOOK, extravars, check=False, on_progress=on_progress,
+                                cancel=session.lost)  # fmt: skip
+            ok = result.exit_code == 0
+            final = _with_status(updated, [name], SiteStatus.ACTIVE if ok else SiteStatus.FAILED)
+            registry.save(final, on_host=session.record_sites)
+            write_markdown(target, final)
+            wanted = running_units(name, final.sites[name]) if ok else {}
+            units = session.serving(wanted, SERVING_TIMEOUT) if wanted else {}
+            session.finish(outcome(result))
+    if not ok:
+        raise RunFailed(
+            f"changing site {name!r} failed; its new record is kept, marked failed",
+            result,
+            f"Fix the cause, then run `siteops apply {name}` (safe to repeat), or change "
+            f"it back with `siteops set {name} …`.",
+        )
+    return Set(name, lines, result, dry_run=False, units=units)
+
+
 def _chosen(current: HostSites, names: list[str]) -> list[str]:
     """The sites a run converges: the named ones, or all but those being removed."""
     return names or [n for n, s in current.sites.items() if s.status != SiteStatus.REMOVING]
@@ -574,6 +676,16 @@ def known_site(target: Target, name: str) -> HostSites:
     return sites
 
 
+def _running_site(target: Target, name: str, verb: str) -> None:
+    """Refuse to release onto a site an operator stopped: its health check could not pass."""
+    if known_site(target, name).sites[name].stopped:
+        raise SiteModelError(
+            str(target.sites_file),
+            [f"stopped: site {name!r} was stopped by an operator; `siteops start {name}`, "
+             f"then {verb} again"],
+        )  # fmt: skip
+
+
 @contextlib.contextmanager
 def site_session(
     target: Target, purpose: str, name: str, on_progress: OnProgress
@@ -601,7 +713,7 @@ def deploy(
     siteops waits for it); the registry itself is not locked: a deploy changes
     no record.
     """
-    known_site(target, name)
+    _running_site(target, name, "deploy")
     with packed(source, ref) as release, site_session(target, f"deploy {name}", name,
                                                    on_progress) as session:  # fmt: skip
         result = target.run(
@@ -636,7 +748,7 @@ def rollback(
     target: Target, name: str, to: str | None, *, health: tuple[str, int], on_progress: OnProgress
 ) -> Released:
     """Switch ``name`` back to the previous good release (or ``to``); the one left is marked bad."""
-    known_site(target, name)
+    _running_site(target, name, "roll back")
     extravars: dict[str, Any] = {
         "site": name,
         "release_action": "rollback",

@@ -48,6 +48,11 @@ def _runtime(value: str) -> Runtime:
         raise ValueError(f"runtime {value!r} is not one of {choices}") from None
 
 
+def api_command(frontend: Runtime) -> str:
+    """The default start command of an api component next to a ``frontend`` of that runtime."""
+    return _NODE_API_COMMAND if frontend in _JAVASCRIPT_RUNTIMES else _PYTHON_API_COMMAND
+
+
 def _components(
     runtime: Runtime, api: bool, block: int, command: str | None
 ) -> dict[str, dict[str, Any]]:
@@ -62,7 +67,7 @@ def _components(
         components["api"] = {
             "runtime": (Runtime.NODE if javascript else Runtime.PYTHON).value,
             "port": default_port(block, "api"),
-            "command": _NODE_API_COMMAND if javascript else _PYTHON_API_COMMAND,
+            "command": api_command(runtime),
         }
     return components
 

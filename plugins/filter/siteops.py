@@ -114,13 +114,16 @@ def site_model_errors(
 def site_units(sites: Mapping[str, Any], unit_format: str) -> list[dict[str, Any]]:
     """Every process component (not ``static``) of every site, with its unit name.
 
-    Each item is ``{site, name, unit, component, database}``: ``unit`` is
-    ``unit_format % (site, name)`` (site_layout_unit_format), ``database``
-    whether the site has a database (true unless its record says otherwise).
+    Each item is ``{site, name, unit, component, database, stopped}``:
+    ``unit`` is ``unit_format % (site, name)`` (site_layout_unit_format),
+    ``database`` whether the site has a database (true unless its record says
+    otherwise), ``stopped`` whether an operator stopped the site or the
+    component (``siteops stop``).
     """
     out: list[dict[str, Any]] = []
     for site, record in sites.items():
         database = (record.get("database") or {}).get("enabled", True)
+        site_stopped = bool(record.get("stopped", False))
         for name, component in record["components"].items():
             if component["runtime"] == "static":
                 continue
@@ -131,6 +134,7 @@ def site_units(sites: Mapping[str, Any], unit_format: str) -> list[dict[str, Any
                     "unit": unit_format % (site, name),
                     "component": component,
                     "database": database,
+                    "stopped": site_stopped or bool(component.get("stopped", False)),
                 }
             )
     return out
@@ -382,11 +386,15 @@ def unit_states(
     enabled, and started (restarted when its unit file changes in the same
     call, which a changed ``.env`` does too), but neither while its site still
     runs the placeholder release (its unit's condition would keep it from
-    starting, so a start would change nothing).
+    starting, so a start would change nothing). A unit an operator stopped
+    (``stopped``) is stopped and disabled, so that it stays so across reboots.
     """
     waiting = set(placeholder_sites)
     out: list[dict[str, Any]] = []
     for unit in units:
+        if unit.get("stopped"):
+            out.append({"name": unit["unit"], "enabled": False, "state": "stopped"})
+            continue
         wanted: dict[str, Any] = {"name": unit["unit"], "enabled": True}
         if unit["site"] not in waiting:
             wanted.update(state="started", restart_on_change=True)
@@ -572,6 +580,20 @@ def site_names(names: Any, pattern: str, min_length: int, max_length: int) -> li
     return out
 
 
+_NGINX_HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;",
+               "\\": "&#92;", "$": "&#36;", "\n": " ", "\r": " "}  # fmt: skip
+
+
+def nginx_html_text(text: str) -> str:
+    """``text`` as HTML text that is safe inside a single-quoted nginx string.
+
+    HTML's special characters become entities, and so do the two nginx reads
+    in a string: ``$`` (a variable) and ``\\`` (an escape); so does ``'``,
+    which would end the string. Line breaks become spaces.
+    """
+    return "".join(_NGINX_HTML.get(char, char) for char in str(text))
+
+
 class FilterModule:
     """The siteops.hosting filters."""
 
@@ -602,4 +624,5 @@ class FilterModule:
             "unit_name_pattern": unit_name_pattern,
             "unit_list": unit_list,
             "unit_states": unit_states,
+            "nginx_html_text": nginx_html_text,
         }

@@ -24,7 +24,16 @@ ENTRY = dict(
     state=dict(
         type="str",
         default="file",
-        choices=["directory", "file", "block", "touch", "link", "assemble", "absent"],
+        choices=[
+            "directory",
+            "file",
+            "block",
+            "block_absent",
+            "touch",
+            "link",
+            "assemble",
+            "absent",
+        ],
     ),
     regexp=dict(type="str"),
     block=dict(type="str"),
@@ -128,6 +137,8 @@ class Ensurer:
         state = entry["state"]
         if state == "absent":
             self._absent(path)
+        elif state == "block_absent":
+            self._unblock(path, entry)
         elif state == "link":
             self._link(path, entry)
         else:
@@ -148,6 +159,23 @@ class Ensurer:
             shutil.rmtree(path)
         else:
             os.unlink(path)
+
+    def _unblock(self, path: str, entry: dict[str, Any]) -> None:
+        """The block between the marker lines removed with them; the rest of the file kept."""
+        marker = entry.get("marker") or ""
+        if "{mark}" not in marker:
+            raise EntryError("a block needs a marker with {mark}")
+        begin, end = marker.replace("{mark}", "BEGIN"), marker.replace("{mark}", "END")
+        raw = self._read(path)
+        lines = [] if raw is None else raw.decode("utf-8").splitlines()
+        if begin not in lines or end not in lines[lines.index(begin) :]:
+            return
+        start = lines.index(begin)
+        stop = lines.index(end, start)
+        content = "".join(line + "\n" for line in lines[:start] + lines[stop + 1 :])
+        diff = ("\n".join(lines[start : stop + 1]) + "\n", "")
+        stat = os.stat(path)
+        self._write(path, content, diff, entry, stat.st_mode & 0o7777, stat.st_uid, stat.st_gid)
 
     def _link(self, path: str, entry: dict[str, Any]) -> None:
         src = entry.get("src")

@@ -35,7 +35,9 @@ options:
         description:
           - V(directory), V(file) (with O(files[].content)), V(block) (the lines
             of O(files[].block) between the two O(files[].marker) lines, the rest
-            of the file left alone, as ansible.builtin.blockinfile does), V(touch)
+            of the file left alone, as ansible.builtin.blockinfile does),
+            V(block_absent) (that block and its marker lines removed, the rest of
+            the file, its owner and mode kept; nothing when it has none), V(touch)
             (an empty file when missing, its content and times left alone),
             V(link) (to O(files[].src)), V(assemble) (a file made of the
             regular files of the directory O(files[].src) whose names match
@@ -43,7 +45,7 @@ options:
             it; in check mode, as the entries before it would leave them) or
             V(absent) (a file, link or whole directory removed).
         type: str
-        choices: [directory, file, block, touch, link, assemble, absent]
+        choices: [directory, file, block, block_absent, touch, link, assemble, absent]
       block:
         description: The managed lines (V(block)).
         type: str
