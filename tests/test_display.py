@@ -73,6 +73,8 @@ def test_status_text_shows_http_answer_units_certificate_and_backup() -> None:
                 "cert_issued": "2026-10-01",
                 "disk_use": "12M",
                 "memory_use": "20.0M",
+                "cpu_percent": 3.5,
+                "tasks": 12,
                 "db_connections": 1,
                 "backup": {"result": "ok", "at": "2026-11-23T03:00:00Z"},
                 "restore_test": None,
@@ -86,6 +88,7 @@ def test_status_text_shows_http_answer_units_certificate_and_backup() -> None:
     assert "expires 2027-01-01" in text
     assert "last backup: ok at 2026-11-23T03:00:00Z" in text
     assert "restore test: none yet" in text
+    assert "memory: 20.0M of 1G, cpu: 3.5% of 100%, tasks: 12 of 512, db connections: 1/20" in text
 
 
 def test_the_all_hosts_table_has_a_host_column_and_names_hosts_without_sites() -> None:

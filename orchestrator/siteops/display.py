@@ -221,6 +221,25 @@ def status_view(sites: HostSites, facts: HostFacts) -> dict[str, Any]:
     }
 
 
+def _known(value: Any, suffix: str = "") -> str:
+    return "?" if value is None else f"{value}{suffix}"
+
+
+def usage_line(site: Site, raw: Mapping[str, Any]) -> str:
+    """Disk, then memory, CPU and tasks against the slice's limits, then db connections."""
+    parts = [
+        f"disk: {raw.get('disk_use') or '?'}",
+        f"memory: {raw.get('memory_use') or '?'} of {site.limits.memory}",
+        f"cpu: {_known(raw.get('cpu_percent'), '%')} of {site.limits.cpu}",
+        f"tasks: {_known(raw.get('tasks'))} of {site.limits.tasks}",
+    ]
+    if site.database.enabled:
+        parts.append(
+            f"db connections: {raw.get('db_connections', 0)}/{site.database.connection_limit}"
+        )
+    return ", ".join(parts)
+
+
 def status_text(sites: HostSites, facts: HostFacts) -> str:
     if not facts.sites:
         return "no sites yet"
@@ -247,12 +266,7 @@ def status_text(sites: HostSites, facts: HostFacts) -> str:
                         or "nothing in its block"
                     ),
                     f"  certificate: {cert}",
-                    f"  disk: {raw.get('disk_use') or '?'}, memory: "
-                    f"{raw.get('memory_use') or '?'} of {site.limits.memory}, db connections: "
-                    f"{raw.get('db_connections', 0)}/{site.database.connection_limit}"
-                    if site.database.enabled
-                    else f"  disk: {raw.get('disk_use') or '?'}, memory: "
-                    f"{raw.get('memory_use') or '?'} of {site.limits.memory}",
+                    "  " + usage_line(site, raw),
                     "  " + _backup_line("last backup", raw.get("backup")),
                     "  " + _backup_line("restore test", raw.get("restore_test")),
                 ]

@@ -71,7 +71,8 @@ class HostFacts:
     A site's facts hold ``units`` (unit → ActiveState, ``absent`` when the
     unit does not exist), ``listeners`` (port → addresses), ``http``
     (``url``, ``status``, maybe ``error``), ``cert_issued``/``cert_expiry``
-    (dates or ``None``), ``disk_use``, ``memory_use``, ``db_connections``,
+    (dates or ``None``), ``disk_use``, ``memory_use``, ``cpu_percent`` (of
+    one core, sampled for half a second), ``tasks``, ``db_connections``,
     and ``backup``/``restore_test`` (the status files of the backup role, or
     ``None`` before the first run).
     """

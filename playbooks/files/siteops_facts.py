@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import socket
 import ssl
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,12 +90,82 @@ def unit_states(units: list[str]) -> dict[str, str]:
     return {unit: states.get(unit, "absent") for unit in units}
 
 
-def memory_current(slice_name: str) -> str | None:
-    value = run(["systemctl", "show", "--property=MemoryCurrent", "--value", "--", slice_name])
-    value = value.strip()
-    if not value.isdigit():
-        return None
-    return human(int(value))
+# How long CPU use is sampled (once for every site of the request).
+CPU_SAMPLE = 0.5
+
+
+def _slice_props(slices: list[str], props: str) -> dict[str, dict[str, str]]:
+    out = run(["systemctl", "show", f"--property=Id,{props}", "--", *slices])
+    found: dict[str, dict[str, str]] = {}
+    for block in out.strip().split("\n\n"):
+        values = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+        if "Id" in values:
+            found[values["Id"]] = values
+    return found
+
+
+_TICK_NS = 1e9 / os.sysconf("SC_CLK_TCK")
+
+
+def _process_cpu_ns(groups: dict[str, str]) -> dict[str, int]:
+    """CPU time (ns) of the processes now in each slice's cgroup (``groups``: slice -> path).
+
+    Where systemd cannot count a slice's CPU time (cgroup v1 without a
+    per-slice cpuacct, as on hybrid hosts), the processes' own times are
+    summed (utime + stime of /proc/<pid>/stat).
+    """
+    totals = dict.fromkeys(groups, 0)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cgroups = (entry / "cgroup").read_text()
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # the process ended meanwhile
+        paths = {line.split(":", 2)[2] for line in cgroups.splitlines() if line.count(":") >= 2}
+        for name, group in groups.items():
+            if any(path == group or path.startswith(group + "/") for path in paths):
+                fields = stat.rsplit(")", 1)[1].split()
+                totals[name] += int((int(fields[11]) + int(fields[12])) * _TICK_NS)
+                break
+    return totals
+
+
+def _cpu_ns(props: dict[str, dict[str, str]], slices: list[str]) -> dict[str, int]:
+    counted = {
+        n: int(v) for n in slices if (v := props.get(n, {}).get("CPUUsageNSec", "")).isdigit()
+    }
+    groups = {n: props.get(n, {}).get("ControlGroup", "") for n in slices if n not in counted}
+    groups = {n: g for n, g in groups.items() if g}
+    return {**counted, **(_process_cpu_ns(groups) if groups else {})}
+
+
+def slice_usage(slices: list[str]) -> dict[str, dict[str, Any]]:
+    """Each slice's memory, task count and CPU use (percent of one core over CPU_SAMPLE s)."""
+    if not slices:
+        return {}
+    first = _slice_props(slices, "MemoryCurrent,TasksCurrent,CPUUsageNSec,ControlGroup")
+    cpu_first = _cpu_ns(first, slices)
+    started = time.monotonic()
+    time.sleep(CPU_SAMPLE)
+    again = _slice_props(slices, "CPUUsageNSec")
+    cpu_second = _cpu_ns({n: {**first.get(n, {}), **again.get(n, {})} for n in slices}, slices)
+    elapsed = time.monotonic() - started
+    usage: dict[str, dict[str, Any]] = {}
+    for name in slices:
+        now = first.get(name, {})
+        memory, tasks = now.get("MemoryCurrent", ""), now.get("TasksCurrent", "")
+        cpu = None
+        if name in cpu_first and name in cpu_second:
+            used = max(cpu_second[name] - cpu_first[name], 0)
+            cpu = round(used / (elapsed * 1e9) * 100, 1)
+        usage[name] = {
+            "memory_use": human(int(memory)) if memory.isdigit() else None,
+            "tasks": int(tasks) if tasks.isdigit() else None,
+            "cpu_percent": cpu,
+        }
+    return usage
 
 
 def human(size: int) -> str:
@@ -207,6 +279,7 @@ def main() -> None:
     wanted = request.get("sites", {})
     listening = listeners()
     connections = db_connections() if wanted else {}
+    usage = slice_usage(sorted({spec["slice"] for spec in wanted.values()}))
     sites: dict[str, Any] = {}
     for name, spec in wanted.items():
         cert = certificate(name)
@@ -218,7 +291,7 @@ def main() -> None:
             "cert_issued": cert["issued"] if cert else None,
             "cert_expiry": cert["expires"] if cert else None,
             "disk_use": disk_use(layout, name),
-            "memory_use": memory_current(spec["slice"]),
+            **usage.get(spec["slice"], {}),
             "db_connections": connections.get(name, 0),
             "backup": status_file(layout, name, "backup"),
             "restore_test": status_file(layout, name, "restore-test"),

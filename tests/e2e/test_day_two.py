@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -130,6 +131,23 @@ def test_a_dry_run_shows_the_change_and_changes_nothing(host: Host) -> None:
     assert "day: would change; dry run (check mode), nothing was changed" in done.stdout
     assert host.sites_file.read_bytes() == before
     assert on_host(host, "systemctl show -p MemoryMax --value day.slice") == str(768 << 20)
+
+
+def test_status_shows_cpu_and_tasks_next_to_memory_against_the_limits(host: Host) -> None:
+    # A busy loop in the site's slice: its CPU use shows, held to the slice's 50% quota.
+    on_host(host, "sudo -n systemd-run --quiet --unit=day-busy --slice=day.slice --uid=day "
+                  "-p RuntimeMaxSec=30 /bin/sh -c 'while :; do :; done'")  # fmt: skip
+    try:
+        facts = json.loads(host.siteops("status", "day", "--json").stdout)["sites"]["day"]
+        text = host.siteops("status", "day").stdout
+    finally:
+        host.ssh("sudo -n systemctl stop day-busy.service")
+    print(f"cpu {facts['cpu_percent']}%, tasks {facts['tasks']}, memory {facts['memory_use']}")
+    assert 10 <= facts["cpu_percent"] <= 60
+    assert facts["tasks"] >= 2  # node and the loop
+    usage = r"memory: [0-9.]+[KM] of 768M, cpu: ([0-9.]+)% of 50%, tasks: \d+ of 256"
+    line = re.search(usage, text)
+    assert line is not None and float(line.group(1)) >= 10
 
 
 def https_get(host: Host, name: str) -> tuple[str, str]:
