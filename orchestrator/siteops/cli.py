@@ -577,6 +577,28 @@ def status(obj: Context, names: tuple[str, ...], as_json: bool) -> None:
         click.echo(show.status_text(sites, facts))
 
 
+@main.command("doctor")
+@click.argument("names", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def doctor_command(obj: Context, names: tuple[str, ...], as_json: bool) -> None:
+    """Hold the registry against the host; exit 1 when something is wrong.
+
+    Per site: user, tree and .env modes, units, slice limits, nginx config,
+    port rule, database, Redis user, certificate, backups. Without SITE also
+    the host: what belongs to no site, listeners in free blocks, disks, failed
+    units. Each finding says why it matters and what fixes it.
+    """
+    with _errors(), _progress() as progress:
+        found = ops.doctor(obj.target(), list(names), on_progress=progress)
+    if as_json:
+        _echo_json({"host": obj.host, "findings": [f.as_dict() for f in found]})
+    else:
+        click.echo(show.doctor_text(obj.host, found))
+    if found:
+        raise SystemExit(1)
+
+
 @main.command()
 @click.argument("name")
 @click.option("--component", "-c", help="Only this component's logs (default: all).")

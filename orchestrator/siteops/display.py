@@ -10,6 +10,7 @@ import shutil
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
+from siteops.doctor import Finding
 from siteops.hostfacts import HostFacts, process_units
 from siteops.layout import layout
 from siteops.markdown import slice_name
@@ -294,3 +295,19 @@ def audit_table(entries: Sequence[Mapping[str, Any]]) -> str:
     if not rows:
         return "the audit log is empty"
     return table(["TIME", "OPERATOR", "COMMAND", "SITES", "RESULT", "TOOK", "REVISION"], rows)
+
+
+def doctor_text(host: str, found: Sequence[Finding]) -> str:
+    """Each finding as ``site: problem`` with its why and fix; a line when there is none."""
+    if not found:
+        return f"{host}: no findings; the host matches its registry"
+    lines = []
+    for finding in found:
+        lines += [
+            f"{finding.site or f'host {host}'}: {finding.problem}",
+            f"  why: {finding.why}",
+            f"  fix: {finding.fix}",
+        ]
+    count = len(found)
+    lines.append(f"{count} finding{'s' if count != 1 else ''} on {host}")
+    return "\n".join(lines)

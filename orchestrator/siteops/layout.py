@@ -48,9 +48,12 @@ class Layout:
     unit_format: str
     slice_format: str
     slice_dash_escape: str
+    unit_marker: str
     host_lock: str
     registry_dir: str
     audit_log: str
+    firewall_dir: str
+    redis_acl_file: str
 
     def site_root(self, site: str) -> str:
         """The site's tree: ``<sites root>/<site>``."""

@@ -36,6 +36,7 @@ from typing import Any
 
 from siteops import hosts
 from siteops.changes import SiteChanges, change_site, describe_changes
+from siteops.doctor import Finding, findings
 from siteops.errors import HostRefused, SiteModelError
 from siteops.hostfacts import (
     FACTS_PLAYBOOK,
@@ -646,6 +647,39 @@ def status(
             [f"site: {n!r} is not in the registry of {target.host}" for n in unknown],
         )
     return sites, gather_facts(target, sites, names or list(sites.sites), on_progress)
+
+
+DOCTOR_ARTIFACT = "siteops_doctor"
+
+
+def doctor(target: Target, names: list[str], on_progress: OnProgress) -> list[Finding]:
+    """What differs between the registry and the host: the named sites, or every site and
+    the host as a whole (orphans, listeners, disk, failed units). Reads only."""
+    target.check_inventory()
+    sites = Registry(target.sites_file).load()
+    _known_sites(target, sites, names)
+    chosen = names or list(sites.sites)
+    result = target.run(
+        FACTS_PLAYBOOK,
+        {"siteops_facts_sites": facts_request(sites, chosen), "siteops_facts_doctor": True},
+        check=False,
+        on_progress=on_progress,
+    )
+    if result.exit_code != 0:
+        raise RunFailed(
+            "reading the host for the doctor failed",
+            result,
+            "Check that the host answers (siteops sandbox status, or ssh to it), then retry.",
+        )
+    host = result.artifacts.get(DOCTOR_ARTIFACT)
+    return findings(
+        sites,
+        parse_facts(result.artifacts),
+        host if isinstance(host, Mapping) else {},
+        layout(),
+        chosen,
+        whole_host=not names,
+    )
 
 
 def registry_markdown(target: Target, *, refresh: bool, on_progress: OnProgress) -> Path:

@@ -133,6 +133,33 @@ def test_a_dry_run_shows_the_change_and_changes_nothing(host: Host) -> None:
     assert on_host(host, "systemctl show -p MemoryMax --value day.slice") == str(768 << 20)
 
 
+def test_doctor_finds_drift_with_its_fix_and_nothing_once_it_is_mended(host: Host) -> None:
+    on_host(host, "sudo -n systemctl start siteops-backup@day.service siteops-backup@other.service")
+    clean = host.siteops("doctor", check=False)
+    assert clean.returncode == 0, clean.stdout
+    assert clean.stdout.strip() == "sandbox: no findings; the host matches its registry"
+
+    on_host(host, "sudo -n chmod 0644 /srv/sites/day/shared/.env")
+    on_host(host, "sudo -n mkdir /srv/sites/ghost")
+    on_host(host, "sudo -n -u postgres createdb ghost")
+    drift = host.siteops("doctor", "--json", check=False)
+    assert drift.returncode == 1
+    found = {(f["site"], f["problem"]): f for f in json.loads(drift.stdout)["findings"]}
+    assert set(found) == {
+        ("day", ".env is day 0644, not day 0600"),
+        (None, "/srv/sites/ghost belongs to no site of the registry"),
+        (None, "database ghost belongs to no site of the registry"),
+    }
+    assert found[("day", ".env is day 0644, not day 0600")]["fix"] == "siteops apply day"
+    only_day = host.siteops("doctor", "day", check=False)  # a named site: no host-wide checks
+    assert only_day.returncode == 1 and "ghost" not in only_day.stdout
+
+    host.siteops("apply", "day")
+    on_host(host, "sudo -n rmdir /srv/sites/ghost")
+    on_host(host, "sudo -n -u postgres dropdb ghost")
+    assert host.siteops("doctor", check=False).returncode == 0
+
+
 def test_status_shows_cpu_and_tasks_next_to_memory_against_the_limits(host: Host) -> None:
     # A busy loop in the site's slice: its CPU use shows, held to the slice's 50% quota.
     on_host(host, "sudo -n systemd-run --quiet --unit=day-busy --slice=day.slice --uid=day "
