@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from siteops.changes import NewComponent, SiteChanges, change_site, describe_changes
+from siteops.changes import NewComponent, NewJob, SiteChanges, change_site, describe_changes
 from siteops.errors import SiteModelError
 from siteops.model import HostSites
 from siteops.sites import SiteAnswers, add_site
@@ -260,3 +260,31 @@ def test_maintenance_on_takes_a_message_and_off_clears_it() -> None:
     assert off.sites["blog"].maintenance.model_dump() == {"enabled": False, "message": ""}
     found = problems(two_sites(), "blog", SiteChanges(maintenance=True, maintenance_message="a\nb"))
     assert found[0].startswith("siteops_sites.blog.maintenance.message:")
+
+
+def test_jobs_are_added_and_removed_and_never_named_like_a_component() -> None:
+    job = NewJob("report", "*-*-* 03:00:00", "node report.js")
+    sites = two_sites()
+    added = change_site(sites, "blog", SiteChanges(add_jobs=(job,)))
+    assert added.sites["blog"].jobs["report"].model_dump() == {
+        "schedule": "*-*-* 03:00:00",
+        "command": "node report.js",
+    }
+    assert describe_changes(sites.sites["blog"], added.sites["blog"]) == [
+        "jobs.report: added (*-*-* 03:00:00: node report.js)"
+    ]
+    found = problems(
+        added, "blog",
+        SiteChanges(add_jobs=(job, NewJob("frontend", "daily", "x"), NewJob("Bad", "daily", "x")),
+                    remove_jobs=("ghost",)),
+    )  # fmt: skip
+    assert found[0] == "jobs: site 'blog' has no job 'ghost'"
+    assert found[1].startswith("jobs: site 'blog' already has a job 'report'")
+    assert found[2].startswith("jobs (name): job name 'Bad' must be")
+    clash = problems(sites, "blog", SiteChanges(add_jobs=(NewJob("frontend", "daily", "x"),)))
+    assert clash == [
+        "siteops_sites.blog: job 'frontend' has the name of a component; its unit would be "
+        "the component's: choose another name"
+    ]
+    removed = change_site(added, "blog", SiteChanges(remove_jobs=("report",)))
+    assert removed.sites["blog"].jobs == {}

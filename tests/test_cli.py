@@ -231,7 +231,9 @@ def test_set_refuses_bad_changes_naming_the_field_and_writes_nothing(example_cop
     for args, message in [
         (["--add-domain", "docs.example.org"], "is already served by site 'docs-site'"),
         (["--no-database"], "database: site 'shop' has a database"),
-        (["--runtime", "node"], "--runtime and --command go with --add-component NAME"),
+        (["--runtime", "node"], "--runtime goes with --add-component NAME"),
+        (["--add-job", "report", "--command", "x"], "jobs.report: give --schedule and --command"),
+        (["--schedule", "daily"], "--schedule goes with --add-job NAME"),
         (["--add-component", "mailer"], "components.mailer.runtime: give --runtime"),
         (["--memory", "lots"], "limits.memory: memory 'lots' must be"),
         ([], "set: nothing to change"),

@@ -66,6 +66,8 @@ def test_every_filter_is_registered(filters: ModuleType) -> None:
         "unit_name_pattern",
         "unit_list",
         "unit_states",
+        "site_jobs",
+        "timer_states",
         "nginx_html_text",
     }
     for name, function in registered.items():
@@ -723,3 +725,25 @@ def test_nginx_html_text_escapes_html_and_what_nginx_reads_in_a_string(
     assert filters.nginx_html_text(text) == (
         "Back at 5 o&#39;clock &lt;b&gt;&amp;&lt;/b&gt; &#36;host &#92; &quot;x&quot; next"
     )
+
+
+def test_site_jobs_name_their_service_and_timer_and_stop_with_their_site(
+    filters: ModuleType,
+) -> None:
+    job = {"schedule": "daily", "command": "php artisan schedule:run"}
+    sites = {
+        "shop": {"components": {}, "jobs": {"report": job}},
+        "blog": {"components": {}, "stopped": True, "jobs": {"clean": job},
+                 "database": {"enabled": False}},
+        "docs": {"components": {}},
+    }  # fmt: skip
+    jobs = filters.site_jobs(sites, UNIT_FORMAT)
+    assert [(j["unit"], j["timer"], j["stopped"], j["database"]) for j in jobs] == [
+        ("shop-report.service", "shop-report.timer", False, True),
+        ("blog-clean.service", "blog-clean.timer", True, False),
+    ]
+    assert filters.timer_states(jobs) == [
+        {"name": "shop-report.timer", "enabled": True, "state": "started",
+         "restart_on_change": True},
+        {"name": "blog-clean.timer", "enabled": False, "state": "stopped"},
+    ]  # fmt: skip

@@ -36,6 +36,15 @@ class NewComponent:
 
 
 @dataclass(frozen=True)
+class NewJob:
+    """A scheduled job ``set --add-job`` adds (schedule: systemd OnCalendar)."""
+
+    name: str
+    schedule: str
+    command: str
+
+
+@dataclass(frozen=True)
 class SiteChanges:
     """What to change on a site; ``None`` (or empty) leaves that field as it is.
 
@@ -55,6 +64,8 @@ class SiteChanges:
     ca_directory: str | None = None
     add_components: tuple[NewComponent, ...] = ()
     remove_components: tuple[str, ...] = ()
+    add_jobs: tuple[NewJob, ...] = ()
+    remove_jobs: tuple[str, ...] = ()
     cache: bool | None = None
     database: bool | None = None
     drop_database: bool = False
@@ -263,6 +274,28 @@ def _running(record: dict[str, Any], name: str, changes: SiteChanges, problems: 
                 components[component]["stopped"] = stop
 
 
+def _jobs(record: dict[str, Any], name: str, changes: SiteChanges, problems: list[str]) -> None:
+    jobs = record["jobs"]
+    for job in changes.remove_jobs:
+        if job not in jobs:
+            problems.append(f"jobs: site {name!r} has no job {job!r}")
+        else:
+            del jobs[job]
+    for new in changes.add_jobs:
+        try:
+            check_component_name(new.name)
+        except ValueError as exc:
+            problems.append(f"jobs (name): {exc}".replace("component name", "job name"))
+            continue
+        if new.name in jobs:
+            problems.append(
+                f"jobs: site {name!r} already has a job {new.name!r}; remove it first "
+                "(--remove-job) or choose another name"
+            )
+            continue
+        jobs[new.name] = {"schedule": new.schedule, "command": new.command}
+
+
 def change_site(
     sites: HostSites,
     name: str,
@@ -301,6 +334,7 @@ def change_site(
     if changes.description is not None:
         record["description"] = changes.description
     _running(record, name, changes, problems)
+    _jobs(record, name, changes, problems)
     if changes.maintenance is not None:
         record["maintenance"] = {
             "enabled": changes.maintenance,
@@ -320,7 +354,7 @@ def _flat(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in data.items():
         path = f"{prefix}{key}"
-        if isinstance(value, Mapping) and key != "components":
+        if isinstance(value, Mapping) and key not in ("components", "jobs"):
             out.update(_flat(value, f"{path}."))
         else:
             out[path] = value
@@ -340,7 +374,7 @@ def describe_changes(before: Site, after: Site) -> list[str]:
     new = _flat(after.model_dump(mode="json", exclude={"status"}))
     lines: list[str] = []
     for key in new:
-        if key == "components":
+        if key in ("components", "jobs"):
             continue
         if old.get(key) != new[key]:
             lines.append(f"{key}: {_value(old.get(key))} -> {_value(new[key])}")
@@ -353,6 +387,11 @@ def describe_changes(before: Site, after: Site) -> list[str]:
         if old["components"].get(component) != value:
             verb = "added" if component not in old["components"] else "changed"
             lines.append(f"components.{component}: {verb} ({_component_text(value)})")
+    for job in [j for j in old["jobs"] if j not in new["jobs"]]:
+        lines.append(f"jobs.{job}: removed")
+    for job, value in new["jobs"].items():
+        if old["jobs"].get(job) != value:
+            lines.append(f"jobs.{job}: added ({value['schedule']}: {value['command']})")
     return lines
 
 

@@ -22,7 +22,7 @@ from siteops import __version__, control, coordination
 from siteops import display as show
 from siteops import hosts as host_checks
 from siteops import operations as ops
-from siteops.changes import NewComponent, SiteChanges
+from siteops.changes import NewComponent, NewJob, SiteChanges
 from siteops.errors import SiteModelError, SiteopsError
 from siteops.hostfacts import FactsMissing
 from siteops.hostlock import holder_text
@@ -373,6 +373,13 @@ def add_site_command(obj: Context, name: str, domains: tuple[str, ...], api: boo
                                 "PORT set.")  # fmt: skip
 @click.option("--remove-component", "remove_components", multiple=True, metavar="NAME",
               help="Stop and delete this component's unit. Repeatable.")  # fmt: skip
+@click.option("--add-job", "job", metavar="NAME",
+              help="A scheduled job (a systemd timer) running --command as the site at "
+                   "--schedule.")  # fmt: skip
+@click.option("--schedule", metavar="CALENDAR",
+              help="When the added job runs (OnCalendar: hourly, *-*-* 03:00:00).")  # fmt: skip
+@click.option("--remove-job", "remove_jobs", multiple=True, metavar="NAME",
+              help="Stop and delete this job's timer and service. Repeatable.")  # fmt: skip
 @click.option("--cache/--no-cache", default=None, help="A Redis user for the site, or none.")
 @click.option("--database/--no-database", default=None,
               help="A PostgreSQL database for the site, or none (--drop-database).")  # fmt: skip
@@ -389,20 +396,31 @@ def set_command(obj: Context, name: str, add_domains: tuple[str, ...],
                 remove_domains: tuple[str, ...], primary: str | None, memory: str | None,
                 cpu: str | None, tasks: int | None, tls: bool | None, tls_email: str | None,
                 ca_directory: str | None, component: str | None, runtime: str | None,
-                command: str | None, remove_components: tuple[str, ...], cache: bool | None,
+                command: str | None, remove_components: tuple[str, ...], job: str | None,
+                schedule: str | None, remove_jobs: tuple[str, ...], cache: bool | None,
                 database: bool | None, drop_database: bool, description: str | None,
                 yes: bool, dry_run: bool) -> None:  # fmt: skip
     """Change site NAME, checked as add-site is; then converge that site alone."""
     with _errors():
-        if (runtime or command) and not component:
-            raise SiteModelError("set", ["--runtime and --command go with --add-component NAME"])
+        if component and job:
+            raise SiteModelError("set", ["--add-component and --add-job: one per command"])
+        if runtime and not component:
+            raise SiteModelError("set", ["--runtime goes with --add-component NAME"])
+        if command and not (component or job):
+            raise SiteModelError("set", ["--command goes with --add-component or --add-job"])
+        if schedule and not job:
+            raise SiteModelError("set", ["--schedule goes with --add-job NAME"])
         if component and not runtime:
             raise SiteModelError("set", [f"components.{component}.runtime: give --runtime"])
+        if job and not (schedule and command):
+            raise SiteModelError("set", [f"jobs.{job}: give --schedule and --command"])
         added = (NewComponent(component, runtime or "", command),) if component else ()
+        jobs = (NewJob(job, schedule or "", command or ""),) if job else ()
     changes = SiteChanges(
         add_domains=add_domains, remove_domains=remove_domains, primary=primary,
         memory=memory, cpu=cpu, tasks=tasks, tls=tls, tls_email=tls_email,
         ca_directory=ca_directory, add_components=added, remove_components=remove_components,
+        add_jobs=jobs, remove_jobs=remove_jobs,
         cache=cache, database=database, drop_database=drop_database, description=description,
     )  # fmt: skip
     if drop_database and database is False and not (dry_run or yes):

@@ -186,6 +186,8 @@ def show_text(view: Mapping[str, Any]) -> str:
         port = spec["port"] if spec["port"] is not None else "—"
         command = spec["command"] or "(static: nginx serves current/)"
         lines.append(f"  {component + ':':<10} {spec['runtime']} port {port}: {command}")
+    for job, spec in record["jobs"].items():
+        lines.append(f"  job {job}: {spec['schedule']}: {spec['command']}")
     limits = record["limits"]
     tls = f"on, {record['tls']['email']}" if record["tls"]["enabled"] else "off"
     lines += [
@@ -220,6 +222,18 @@ def status_view(sites: HostSites, facts: HostFacts) -> dict[str, Any]:
         }
         for name, raw in facts.sites.items()
     }
+
+
+def _job_lines(site: Site, raw: Mapping[str, Any]) -> list[str]:
+    runs = raw.get("jobs") or {}
+    lines = []
+    for name, job in site.jobs.items():
+        run = runs.get(name) or {}
+        last = run.get("last") or "never"
+        if run.get("last") and run.get("result"):
+            last += f" ({run['result']})"
+        lines.append(f"  job {name} ({job.schedule}): last {last}, next {run.get('next') or '?'}")
+    return lines
 
 
 def _known(value: Any, suffix: str = "") -> str:
@@ -268,6 +282,7 @@ def status_text(sites: HostSites, facts: HostFacts) -> str:
                     ),
                     f"  certificate: {cert}",
                     "  " + usage_line(site, raw),
+                    *_job_lines(site, raw),
                     "  " + _backup_line("last backup", raw.get("backup")),
                     "  " + _backup_line("restore test", raw.get("restore_test")),
                 ]

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from siteops.hostfacts import HostFacts, process_units, running_units
+from siteops.hostfacts import HostFacts, job_timers, process_units, running_units
 from siteops.layout import Layout
 from siteops.model import HostSites, Site, SiteStatus
 from siteops.ports import BLOCK_SIZE, MAX_BLOCK, RANGE_BASE
@@ -131,6 +131,14 @@ def _unit_findings(
         elif state.get("ActiveState") == "active":
             yield Finding(name, f"unit {unit} runs although an operator stopped it",
                           "what an operator stopped must stay stopped", _apply(name))  # fmt: skip
+    for timer in [] if site.stopped else job_timers(name, site):
+        state = units.get(timer, {})
+        if state.get("LoadState") != "loaded":
+            yield Finding(name, f"timer {timer} is missing", "that job never runs", _apply(name))
+        elif (state.get("UnitFileState"), state.get("ActiveState")) != ("enabled", "active"):
+            yield Finding(name, f"timer {timer} is {state.get('UnitFileState')} and "
+                          f"{state.get('ActiveState')}", "that job does not run on schedule",
+                          _apply(name))  # fmt: skip
 
 
 def _slice_findings(

@@ -34,7 +34,8 @@ def _from_0(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _from_1(data: dict[str, Any]) -> dict[str, Any]:
-    """1 -> 2: sites and components may be stopped, sites in maintenance (both off by default)."""
+    """1 -> 2: sites and components may be stopped, sites in maintenance (both off by
+    default), and sites have scheduled jobs (none by default)."""
     return {**data, FORMAT_KEY: 2}
 
 

@@ -41,10 +41,16 @@ def running_units(name: str, site: Site) -> dict[str, int | None]:
     }
 
 
+def job_timers(name: str, site: Site) -> list[str]:
+    """The timer of each scheduled job (``<site>-<job>.timer``)."""
+    return [unit_name(name, job).removesuffix(".service") + ".timer" for job in site.jobs]
+
+
 def site_units(name: str, sites: HostSites) -> list[str]:
-    """The systemd units of a site: one per process component, then its backup timers."""
+    """The systemd units of a site: its process components, job timers, backup timers."""
     return [
         *process_units(name, sites.sites[name]),
+        *job_timers(name, sites.sites[name]),
         f"siteops-backup@{name}.timer",
         f"siteops-restore-test@{name}.timer",
     ]
@@ -59,6 +65,7 @@ def facts_request(sites: HostSites, names: Iterable[str]) -> dict[str, Any]:
             "units": site_units(name, sites),
             "slice": slice_name(name),
             "tls": sites.sites[name].tls.enabled,
+            "jobs": {job: unit_name(name, job) for job in sites.sites[name].jobs},
         }
         for name in names
     }

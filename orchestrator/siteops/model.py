@@ -174,6 +174,25 @@ class Component(_Strict):
         return self
 
 
+class Job(_Strict):
+    """A scheduled job: a systemd timer that runs ``command`` as the site, like its units do."""
+
+    schedule: str = Field(
+        min_length=1,
+        max_length=200,
+        pattern=r"^[^\n\r\x00]+$",
+        description=(
+            "When it runs, as systemd's OnCalendar (hourly, daily, *-*-* 03:00:00, Mon *-*-* "
+            "09:00); checked on the host with systemd-analyze calendar."
+        ),
+    )
+    command: str = Field(
+        min_length=1,
+        max_length=1000,
+        description="What it runs, in current/ with the site's .env (sh -c).",
+    )
+
+
 class Database(_Strict):
     """A PostgreSQL database and role named after the site."""
 
@@ -262,6 +281,14 @@ class Site(_Strict):
         description="The site's processes by name; a 'frontend' is required.",
         json_schema_extra={"additionalProperties": False},
     )
+    jobs: dict[ComponentName, Job] = Field(
+        default_factory=dict,
+        description=(
+            "Scheduled jobs by name (named like components, never like one of the site's): "
+            "unit <site>-<name>.service with its .timer."
+        ),
+        json_schema_extra={"additionalProperties": False},
+    )
     database: Database = Field(default_factory=Database)
     cache: Cache = Field(default_factory=Cache)
     limits: Limits = Field(default_factory=Limits)
@@ -277,6 +304,16 @@ class Site(_Strict):
                 "components must include 'frontend' (use runtime static to serve files)"
             )
         return components
+
+    @model_validator(mode="after")
+    def _jobs_apart_from_components(self) -> Self:
+        for name in self.jobs:
+            if name in self.components:
+                raise ValueError(
+                    f"job {name!r} has the name of a component; its unit would be the "
+                    "component's: choose another name"
+                )
+        return self
 
     @model_validator(mode="after")
     def _ports_inside_block(self) -> Self:

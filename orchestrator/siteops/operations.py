@@ -464,6 +464,27 @@ class Set:
 SERVING_TIMEOUT = 30.0
 
 
+def check_schedules(target: Target, name: str, changes: SiteChanges) -> None:
+    """Ask the host's systemd whether it reads each added job's schedule (before any change)."""
+    variables = target.variables()
+    problems: list[str] = []
+    for job in changes.add_jobs:
+        command = ["systemd-analyze", "calendar", "--", job.schedule]
+        local = variables.get("ansible_connection") == "local"
+        argv = command if local else ssh_argv(variables, target.host, command)
+        done = subprocess.run(argv, capture_output=True, text=True, check=False,
+                              stdin=subprocess.DEVNULL)  # fmt: skip
+        if done.returncode != 0:
+            said = (done.stderr.strip().splitlines() or ["no answer"])[-1]
+            problems.append(
+                f"jobs.{job.name}.schedule: systemd on {target.host} cannot read "
+                f"{job.schedule!r} ({said}); use OnCalendar syntax, e.g. hourly, daily or "
+                "*-*-* 03:00:00"
+            )
+    if problems:
+        raise SiteModelError(f"site {name!r}", problems)
+
+
 def _changed_sites(
     target: Target, current: HostSites, name: str, changes: SiteChanges
 ) -> HostSites:
@@ -497,6 +518,7 @@ def change(
     target.check_inventory()
     registry = Registry(target.sites_file)
     _changed_sites(target, registry.load(), name, changes)
+    check_schedules(target, name, changes)
     purpose = purpose or f"set {name}"
     with registry.locked(timeout=target.lock_timeout, purpose=purpose):
         if dry_run:

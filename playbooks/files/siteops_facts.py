@@ -168,6 +168,28 @@ def slice_usage(slices: list[str]) -> dict[str, dict[str, Any]]:
     return usage
 
 
+def job_runs(jobs: dict[str, str]) -> dict[str, dict[str, str | None]]:
+    """Each job's last and next run (its timer) and how its last run ended (its service)."""
+    if not jobs:
+        return {}
+    timers = {job: unit.removesuffix(".service") + ".timer" for job, unit in jobs.items()}
+    shown = _slice_props([*timers.values(), *jobs.values()],
+                         "LastTriggerUSec,NextElapseUSecRealtime,Result")  # fmt: skip
+
+    def value(unit: str, prop: str) -> str | None:
+        found = shown.get(unit, {}).get(prop, "")
+        return found if found and found != "n/a" else None
+
+    return {
+        job: {
+            "last": value(timers[job], "LastTriggerUSec"),
+            "next": value(timers[job], "NextElapseUSecRealtime"),
+            "result": value(unit, "Result"),
+        }
+        for job, unit in jobs.items()
+    }
+
+
 def human(size: int) -> str:
     amount = float(size)
     for unit in ("B", "K", "M", "G"):
@@ -296,6 +318,7 @@ def main() -> None:
             "backup": status_file(layout, name, "backup"),
             "restore_test": status_file(layout, name, "restore-test"),
             "release": releases(layout, name),
+            "jobs": job_runs(spec.get("jobs") or {}),
         }
     json.dump({"listening": sorted(listening), "sites": sites}, sys.stdout, sort_keys=True)
 

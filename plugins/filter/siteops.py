@@ -140,6 +140,47 @@ def site_units(sites: Mapping[str, Any], unit_format: str) -> list[dict[str, Any
     return out
 
 
+def site_jobs(sites: Mapping[str, Any], unit_format: str) -> list[dict[str, Any]]:
+    """Every scheduled job of every site, with its service and timer names.
+
+    Each item is ``{site, name, unit, timer, job, database, stopped,
+    runtime}``: ``unit`` is ``unit_format % (site, name)`` (a ``.service``),
+    ``timer`` the same name ending in ``.timer``; ``stopped`` is whether an
+    operator stopped the site (its timers stop with it); ``runtime`` the
+    frontend's (a job runs the site's code, so its runtime's hardening applies).
+    """
+    out: list[dict[str, Any]] = []
+    for site, record in sites.items():
+        runtime = ((record.get("components") or {}).get("frontend") or {}).get("runtime")
+        for name, job in (record.get("jobs") or {}).items():
+            unit = unit_format % (site, name)
+            out.append(
+                {
+                    "site": site,
+                    "name": name,
+                    "unit": unit,
+                    "timer": unit.removesuffix(".service") + ".timer",
+                    "job": job,
+                    "database": (record.get("database") or {}).get("enabled", True),
+                    "stopped": bool(record.get("stopped", False)),
+                    "runtime": runtime,
+                }
+            )
+    return out
+
+
+def timer_states(jobs: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """What each job's timer must be for siteops.hosting.site_units: enabled and running
+    (restarted when its file changes), or stopped and disabled while its site is stopped.
+    A job's service is never started here: its timer starts it."""
+    return [
+        {"name": job["timer"], "enabled": False, "state": "stopped"}
+        if job.get("stopped")
+        else {"name": job["timer"], "enabled": True, "state": "started", "restart_on_change": True}
+        for job in jobs
+    ]
+
+
 def site_env_keys(sites: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, list[str]]:
     """The variables siteops manages in each site's ``.env``, by site.
 
@@ -624,5 +665,7 @@ class FilterModule:
             "unit_name_pattern": unit_name_pattern,
             "unit_list": unit_list,
             "unit_states": unit_states,
+            "site_jobs": site_jobs,
+            "timer_states": timer_states,
             "nginx_html_text": nginx_html_text,
         }

@@ -177,6 +177,32 @@ def test_status_shows_cpu_and_tasks_next_to_memory_against_the_limits(host: Host
     assert line is not None and float(line.group(1)) >= 10
 
 
+def test_a_scheduled_job_runs_as_the_site_in_its_slice_and_logs_its_output(host: Host) -> None:
+    done = host.siteops("set", "day", "--add-job", "tick", "--schedule", "*:*:0/2",
+                        "--command", 'echo "tick $SITE_NAME $(id -un)"')  # fmt: skip
+    assert "jobs.tick: added (*:*:0/2: echo " in done.stdout
+    log = "/srv/sites/day/shared/logs/job-tick.log"
+    started = time.monotonic()
+    while "tick day day" not in host.ssh(f"sudo -n cat {log}").stdout:
+        assert time.monotonic() - started < 20, "the job did not run within 20 s"
+        time.sleep(1)
+    assert on_host(host, "systemctl show -p Slice --value day-tick.service") == "day.slice"
+    assert on_host(host, "systemctl is-enabled day-tick.timer") == "enabled"
+    assert "job tick: *:*:0/2: echo" in host.siteops("show", "day").stdout
+    status = host.siteops("status", "day").stdout
+    assert re.search(r"job tick \(\*:\*:0/2\): last .+ \(success\), next ", status), status
+    before = host.sites_file.read_bytes()
+    refused = host.siteops("set", "day", "--add-job", "bad", "--schedule", "someday",
+                           "--command", "true", check=False)  # fmt: skip
+    assert refused.returncode == 2
+    assert "jobs.bad.schedule: systemd on sandbox cannot read 'someday'" in refused.stderr
+    assert host.sites_file.read_bytes() == before
+    host.siteops("set", "day", "--remove-job", "tick")
+    assert host.ssh("systemctl cat day-tick.timer").returncode != 0
+    assert host.ssh("systemctl cat day-tick.service").returncode != 0
+    assert ", 0 changed" in host.siteops("apply", "day").stdout
+
+
 def https_get(host: Host, name: str) -> tuple[str, str]:
     """GET https://NAME/ through the sandbox, verified against its CA: (codes, body)."""
     ca = json.loads(host.siteops("sandbox", "status", "--json").stdout)["ca"]
