@@ -45,7 +45,6 @@ def clean_host() -> dict[str, Any]:
         "redis_users": ["blog", "default", "siteops-admin"],
         "disk": {"/": 40.0},
         "failed_units": [],
-        "listener_owners": {"3100": "blog", "5432": "postgres"},
     }  # fmt: skip
 
 
@@ -58,6 +57,7 @@ def clean_facts() -> HostFacts:
                      "release": {"current": "20261128T010000Z"}},
             "docs": {"backup": backup, "restore_test": {"result": "ok"}},
         },
+        owners={"3100": "blog", "5432": "postgres"},
     )  # fmt: skip
 
 
@@ -127,7 +127,7 @@ def test_time_findings_certificate_backup_and_restore_test() -> None:
         "backup": {"result": "ok", "at": "2026-11-25T03:00:00Z"},
     }
     raw["docs"] = {"restore_test": {"result": "failed", "message": "no tables"}}
-    found = check(clean_host(), HostFacts(facts.listening, raw))
+    found = check(clean_host(), HostFacts(facts.listening, raw, facts.owners))
     assert [(f.site, f.problem) for f in found] == [
         ("blog", "its certificate expires on 2026-12-05"),
         ("blog", "its last backup is from 2026-11-25T03:00:00Z"),
@@ -138,9 +138,8 @@ def test_time_findings_certificate_backup_and_restore_test() -> None:
 
 def test_a_listener_in_a_free_block_is_a_finding_but_postgres_is_not() -> None:
     facts = clean_facts()
-    host = clean_host()
-    host["listener_owners"]["5077"] = "mallory"
-    found = check(host, HostFacts(facts.listening | {5077}, facts.sites))
+    owners = {**facts.owners, "5077": "mallory"}
+    found = check(clean_host(), HostFacts(facts.listening | {5077}, facts.sites, owners))
     assert [f.problem for f in found] == [
         "port 5077 (mallory) listens in block 7, which no site holds"
     ]

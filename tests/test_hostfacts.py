@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import pwd
 import socket
 import subprocess
 import sys
@@ -60,7 +62,9 @@ def test_the_script_reports_a_real_loopback_listener() -> None:
             text=True,
             check=True,
         )
-    assert port in json.loads(done.stdout)["listening"]
+    facts = json.loads(done.stdout)
+    assert port in facts["listening"]
+    assert facts["owners"][str(port)] == pwd.getpwuid(os.getuid()).pw_name
 
 
 def test_the_script_reads_the_layout_it_is_handed(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from siteops.errors import SiteModelError, describe
 from siteops.model import HostSites, Runtime, Site, SiteStatus
 from siteops.naming import check_component_name, normalize_domain
 from siteops.ports import ports_of, range_for_component
-from siteops.sites import api_command, domain_owners
+from siteops.sites import api_command, domain_owners, domain_taken
 
 
 @dataclass(frozen=True)
@@ -107,20 +107,11 @@ def _domains(
         domain = _domain(value, problems, "domains")
         if domain is None:
             continue
-        owner = owners.get(domain)
-        other = elsewhere.get(domain)
-        if owner == name or domain in names:
+        taken = domain_taken(domain, owners.get(domain), elsewhere.get(domain), "")
+        if owners.get(domain) == name or domain in names:
             problems.append(f"domains: {domain!r} is already a domain of site {name!r}")
-        elif owner is not None:
-            problems.append(
-                f"domains: {domain!r} is already served by site {owner!r}; a domain belongs "
-                f"to one site (remove it from {owner!r} first)"
-            )
-        elif other is not None:
-            problems.append(
-                f"domains: {domain!r} is already served by site {other[1]!r} on host "
-                f"{other[0]!r}; a domain belongs to one site of the inventory"
-            )
+        elif taken:
+            problems.append(taken)
         else:
             names.append(domain)
     primary = current.primary

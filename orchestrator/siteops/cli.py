@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
@@ -448,8 +448,12 @@ def _change(obj: Context, name: str, changes: SiteChanges, *, dry_run: bool = Fa
     click.echo(f"{name}: changed on {obj.host}; " + _recap(done.result, dry_run=False))
     if done.units:
         click.echo(control.serving_text(done.units))
-    if any(u.get("state") != "active" or u.get("listening") is False
-           for u in done.units.values()):  # fmt: skip
+    _exit_unless_serving(done.units)
+
+
+def _exit_unless_serving(units: Mapping[str, Any]) -> None:
+    """Exit 1 when a unit is not active or nothing answers on its port."""
+    if any(u.get("state") != "active" or u.get("listening") is False for u in units.values()):
         raise SystemExit(1)
 
 
@@ -800,8 +804,7 @@ def _env_done(name: str, done: control.Changed) -> None:
 def _changed(name: str, what: str, done: control.Changed) -> None:
     converged = _recap(done.result, dry_run=False) if done.result else "not converged"
     click.echo(f"{name}: {what}; converged ({converged}); {control.serving_text(done.units)}")
-    if any(u.get("state") != "active" or u.get("listening") is False for u in done.units.values()):
-        raise SystemExit(1)
+    _exit_unless_serving(done.units)
 
 
 @main.command("restart")
@@ -813,8 +816,7 @@ def restart_command(obj: Context, name: str, component: str | None) -> None:
     with _errors(), _progress() as progress:
         units = control.restart(obj.target(project_needed=False), name, component, progress)
     click.echo(control.serving_text(units))
-    if any(u.get("state") != "active" or u.get("listening") is False for u in units.values()):
-        raise SystemExit(1)
+    _exit_unless_serving(units)
 
 
 @main.group()

@@ -264,7 +264,7 @@ def _host_findings(
         yield orphan(f"Redis user {user} belongs to no site of the registry",
                      "a cache login nobody manages")  # fmt: skip
     held = {site.port_block for site in sites.sites.values()}
-    owners = host.get("listener_owners", {})
+    owners = facts.owners
     for port in sorted(facts.listening):
         block = _block_of(port)
         if block is not None and block not in held and owners.get(str(port)) not in SERVICE_USERS:

@@ -86,6 +86,8 @@ class HostFacts:
 
     listening: frozenset[int]
     sites: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # The user owning each listening port (port as a string), where the host said.
+    owners: Mapping[str, str] = field(default_factory=dict)
 
     def registry_facts(self) -> dict[str, SiteFacts]:
         """The subset the markdown registry shows, per site."""
@@ -120,4 +122,9 @@ def parse_facts(artifacts: Mapping[str, Any]) -> HostFacts:
         )
     listening = frozenset(int(port) for port in raw.get("listening", []))
     sites = raw.get("sites", {})
-    return HostFacts(listening=listening, sites=sites if isinstance(sites, Mapping) else {})
+    owners = raw.get("owners", {})
+    return HostFacts(
+        listening=listening,
+        sites=sites if isinstance(sites, Mapping) else {},
+        owners=owners if isinstance(owners, Mapping) else {},
+    )

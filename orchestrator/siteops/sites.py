@@ -181,6 +181,25 @@ def inventory_domain_owners(hosts: Mapping[str, HostSites]) -> dict[str, tuple[s
     }
 
 
+def domain_taken(
+    domain: str, owner: str | None, other: tuple[str, str] | None, way_out: str
+) -> str | None:
+    """The refusal of a domain another site serves (``owner`` here, ``other`` = (host, site)
+    elsewhere in the inventory), or None when it is free."""
+    if owner is not None:
+        return (
+            f"domains: {domain!r} is already served by site {owner!r}; a domain belongs "
+            f"to one site (remove it from {owner!r} first{way_out})"
+        )
+    if other is not None:
+        return (
+            f"domains: {domain!r} is already served by site {other[1]!r} on host "
+            f"{other[0]!r}; a domain belongs to one site of the inventory (remove it "
+            f"there first{way_out})"
+        )
+    return None
+
+
 def _normalized(domain: str) -> str:
     try:
         return normalize_domain(domain)
@@ -218,19 +237,10 @@ def add_site(
     owners = domain_owners(sites)
     others = elsewhere or {}
     for domain in answers.domains:
-        owner = owners.get(_normalized(domain))
-        other = others.get(_normalized(domain))
-        if owner is not None:
-            problems.append(
-                f"domains: {domain!r} is already served by site {owner!r}; a domain belongs "
-                f"to one site (remove it from {owner!r} first, or leave it out)"
-            )
-        elif other is not None:
-            problems.append(
-                f"domains: {domain!r} is already served by site {other[1]!r} on host "
-                f"{other[0]!r}; a domain belongs to one site of the inventory (remove it "
-                "there first, or leave it out)"
-            )
+        taken = domain_taken(domain, owners.get(_normalized(domain)),
+                             others.get(_normalized(domain)), ", or leave it out")  # fmt: skip
+        if taken:
+            problems.append(taken)
     holders = {site.port_block: other for other, site in sites.sites.items()}
     if answers.block in holders:
         problems.append(

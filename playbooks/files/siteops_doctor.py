@@ -154,26 +154,6 @@ def disk(paths: list[str]) -> dict[str, float]:
     return out
 
 
-def listener_owners() -> dict[str, str]:
-    """Each listening TCP port and the user whose socket it is (from /proc/net)."""
-    found: dict[str, str] = {}
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text(encoding="ascii").splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if len(fields) < 8 or fields[3] != "0A":  # 0A: LISTEN
-                continue
-            port = str(int(fields[1].split(":")[1], 16))
-            try:
-                found[port] = pwd.getpwuid(int(fields[7])).pw_name
-            except KeyError:
-                found[port] = fields[7]
-    return found
-
-
 def failed_units() -> list[str]:
     out = run(["systemctl", "list-units", "--failed", "--plain", "--no-legend", "--no-pager"])
     return sorted(line.split()[0] for line in (out or "").splitlines() if line.strip())
@@ -199,7 +179,6 @@ def main() -> None:
         "redis_users": redis_users(layout["redis_acl_file"]),
         "disk": disk(["/", root, layout["backup_root"]]),
         "failed_units": failed_units(),
-        "listener_owners": listener_owners(),
     }
     json.dump(report, sys.stdout, sort_keys=True)
 

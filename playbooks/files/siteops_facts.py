@@ -21,6 +21,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import pwd
 import socket
 import ssl
 import subprocess
@@ -52,9 +53,11 @@ def run(argv: list[str]) -> str:
     return done.stdout if done.returncode == 0 else ""
 
 
-def listeners() -> dict[int, list[str]]:
-    """Listening TCP ports and the addresses they are bound to (from /proc/net)."""
+def listeners() -> tuple[dict[int, list[str]], dict[str, str]]:
+    """Listening TCP ports with the addresses they are bound to, and the user owning each
+    (from /proc/net)."""
     found: dict[int, set[str]] = {}
+    owners: dict[str, str] = {}
     for table, family in (("/proc/net/tcp", 4), ("/proc/net/tcp6", 6)):
         try:
             lines = Path(table).read_text(encoding="ascii").splitlines()[1:]
@@ -62,11 +65,19 @@ def listeners() -> dict[int, list[str]]:
             continue
         for line in lines:
             fields = line.split()
-            if len(fields) < 4 or fields[3] != "0A":  # 0A: LISTEN
+            if len(fields) < 8 or fields[3] != "0A":  # 0A: LISTEN
                 continue
             address, port = fields[1].split(":")
             found.setdefault(int(port, 16), set()).add(decode_address(address, family))
-    return {port: sorted(addresses) for port, addresses in sorted(found.items())}
+            owners[str(int(port, 16))] = user_name(int(fields[7]))
+    return {port: sorted(addresses) for port, addresses in sorted(found.items())}, owners
+
+
+def user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
 
 
 def decode_address(hexaddr: str, family: int) -> str:
@@ -299,7 +310,7 @@ def main() -> None:
     request = json.load(sys.stdin)
     layout = Layout(**request["layout"])
     wanted = request.get("sites", {})
-    listening = listeners()
+    listening, owners = listeners()
     connections = db_connections() if wanted else {}
     usage = slice_usage(sorted({spec["slice"] for spec in wanted.values()}))
     sites: dict[str, Any] = {}
@@ -320,7 +331,8 @@ def main() -> None:
             "release": releases(layout, name),
             "jobs": job_runs(spec.get("jobs") or {}),
         }
-    json.dump({"listening": sorted(listening), "sites": sites}, sys.stdout, sort_keys=True)
+    json.dump({"listening": sorted(listening), "owners": owners, "sites": sites}, sys.stdout,
+              sort_keys=True)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -160,14 +160,20 @@ class Ensurer:
         else:
             os.unlink(path)
 
-    def _unblock(self, path: str, entry: dict[str, Any]) -> None:
-        """The block between the marker lines removed with them; the rest of the file kept."""
+    def _block_lines(
+        self, path: str, entry: dict[str, Any]
+    ) -> tuple[str, str, bytes | None, list[str]]:
+        """A block entry's BEGIN and END lines, and the file's bytes and lines (none: missing)."""
         marker = entry.get("marker") or ""
         if "{mark}" not in marker:
             raise EntryError("a block needs a marker with {mark}")
-        begin, end = marker.replace("{mark}", "BEGIN"), marker.replace("{mark}", "END")
         raw = self._read(path)
         lines = [] if raw is None else raw.decode("utf-8").splitlines()
+        return marker.replace("{mark}", "BEGIN"), marker.replace("{mark}", "END"), raw, lines
+
+    def _unblock(self, path: str, entry: dict[str, Any]) -> None:
+        """The block between the marker lines removed with them; the rest of the file kept."""
+        begin, end, _, lines = self._block_lines(path, entry)
         if begin not in lines or end not in lines[lines.index(begin) :]:
             return
         start = lines.index(begin)
@@ -263,12 +269,7 @@ class Ensurer:
     def _block(
         self, path: str, entry: dict[str, Any], mode: int | None, uid: int | None, gid: int | None
     ) -> None:
-        marker = entry.get("marker") or ""
-        if "{mark}" not in marker:
-            raise EntryError("a block needs a marker with {mark}")
-        begin, end = marker.replace("{mark}", "BEGIN"), marker.replace("{mark}", "END")
-        raw = self._read(path)
-        lines = [] if raw is None else raw.decode("utf-8").splitlines()
+        begin, end, raw, lines = self._block_lines(path, entry)
         wanted = [begin, *(entry.get("block") or "").splitlines(), end]
         if begin in lines and end in lines[lines.index(begin) :]:
             start = lines.index(begin)
