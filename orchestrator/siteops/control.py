@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from siteops.errors import SiteModelError
-from siteops.hostfacts import process_units
+from siteops.hostfacts import process_units, running_units
 from siteops.hostlock import HostSession, read_env
 from siteops.layout import layout
 from siteops.model import HostSites
@@ -115,7 +115,7 @@ def _converged(
             result,
             f"Fix the cause, then run `siteops apply {name}` (safe to repeat).",
         )
-    units = _with_ports(sites, name, process_units(name, sites.sites[name]))
+    units = running_units(name, sites.sites[name])
     return Changed(changed, result, session.serving(units, SERVING_TIMEOUT) if units else {})
 
 

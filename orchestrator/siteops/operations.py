@@ -467,10 +467,10 @@ SERVING_TIMEOUT = 30.0
 def check_schedules(target: Target, name: str, changes: SiteChanges) -> None:
     """Ask the host's systemd whether it reads each added job's schedule (before any change)."""
     variables = target.variables()
+    local = variables.get("ansible_connection") == "local"
     problems: list[str] = []
     for job in changes.add_jobs:
         command = ["systemd-analyze", "calendar", "--", job.schedule]
-        local = variables.get("ansible_connection") == "local"
         argv = command if local else ssh_argv(variables, target.host, command)
         done = subprocess.run(argv, capture_output=True, text=True, check=False,
                               stdin=subprocess.DEVNULL)  # fmt: skip
@@ -520,6 +520,7 @@ def change(
     _changed_sites(target, registry.load(), name, changes)
     check_schedules(target, name, changes)
     purpose = purpose or f"set {name}"
+    drop = {"siteops_drop_databases": [name] if changes.drop_database else []}
     with registry.locked(timeout=target.lock_timeout, purpose=purpose):
         if dry_run:
             current = registry.load()
@@ -530,7 +531,7 @@ def change(
             result = target.run(
                 SITE_PLAYBOOK,
                 {"siteops_sites": updated.to_yaml_data()["siteops_sites"], "siteops_only": [name],
-                 "siteops_drop_databases": [name] if changes.drop_database else []},
+                 **drop},
                 check=True, on_progress=on_progress,
             )  # fmt: skip
             return Set(name, lines, result, dry_run=True)
@@ -544,10 +545,7 @@ def change(
                     session.finish("ok")
                     return Set(name, [], None, dry_run=False)
                 registry.save(updated, on_host=session.record_sites)
-            extravars = {
-                "siteops_only": [name],
-                "siteops_drop_databases": [name] if changes.drop_database else [],
-            }
+            extravars = {"siteops_only": [name], **drop}
             result = target.run(SITE_PLAYBOOK, extravars, check=False, on_progress=on_progress,
                                 cancel=session.lost)  # fmt: skip
             ok = result.exit_code == 0
