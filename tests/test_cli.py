@@ -47,6 +47,18 @@ def test_list_and_show_json_parse_and_hold_the_records() -> None:
     assert code == 0
     assert view["record"] == data["sites"][name]
     assert view["paths"]["env"] == f"/srv/sites/{name}/shared/.env"
+    assert view["paths"]["nginx"] == f"/etc/nginx/sites-available/{name}.conf"
+    # A static site has no spare slot; shop's frontend (3100) and api (4000) switch through
+    # 3101 and 4001, its worker (not behind nginx) through none.
+    code, out = run("show", "docs-site", "--json")
+    assert json.loads(out)["spare_slots"] == {}
+    code, out = run("show", "shop", "--json")
+    assert json.loads(out)["spare_slots"] == {
+        "shop-frontend.spare.service": 3101,
+        "shop-api.spare.service": 4001,
+    }
+    code, out = run("show", "shop")
+    assert "through the spare slots shop-frontend.spare.service (port 3101), shop-api" in out
 
 
 def test_show_of_an_unknown_site_names_it() -> None:

@@ -8,6 +8,7 @@ from siteops.display import (
     ProgressDisplay,
     hosts_table,
     progress_line,
+    serving_text,
     status_text,
     table,
 )
@@ -78,10 +79,12 @@ def test_status_text_shows_http_answer_units_certificate_and_backup() -> None:
                 "db_connections": 1,
                 "backup": {"result": "ok", "at": "2026-11-23T03:00:00Z"},
                 "restore_test": None,
+                "release": {"current": "20261128T120000Z", "serving_ports": [3100, 4000]},
             }
         },
     )
     text = status_text(sites, facts)
+    assert "release:     20261128T120000Z from the main slot (ports 3100, 4000)" in text
     assert "https://x/ -> 200" in text
     assert f"{name}-frontend.service active" in text
     assert "3100 on 127.0.0.1" in text
@@ -89,6 +92,17 @@ def test_status_text_shows_http_answer_units_certificate_and_backup() -> None:
     assert "last backup: ok at 2026-11-23T03:00:00Z" in text
     assert "restore test: none yet" in text
     assert "memory: 20.0M of 1G, cpu: 3.5% of 100%, tasks: 12 of 512, db connections: 1/20" in text
+
+
+def test_serving_text_names_the_slot_nginx_passes_requests_to() -> None:
+    assert serving_text("r2", [3110, 4010], [3110, 4010]) == (
+        "r2 from the main slot (ports 3110, 4010)"
+    )
+    assert serving_text("r2", [3111, 4011], [3110, 4010]) == (
+        "r2 from the spare slot: a switch is under way (ports 3111, 4011)"
+    )
+    assert serving_text("r1", [], []) == "r1 (static: nginx serves it)"
+    assert serving_text(None, [], [3110]) == "none (no upstream in the nginx config)"
 
 
 def test_the_all_hosts_table_has_a_host_column_and_names_hosts_without_sites() -> None:

@@ -43,6 +43,9 @@ def test_every_filter_is_registered(filters: ModuleType) -> None:
     assert set(registered) == {
         "site_model_errors",
         "site_units",
+        "spare_units",
+        "spare_port",
+        "release_slots",
         "site_env_keys",
         "certs_wanted",
         "certs_current",
@@ -200,6 +203,48 @@ def test_site_units_follow_the_layout_format(filters: ModuleType) -> None:
     sites = {"my-site": {"components": {"web": {"runtime": "node"}}}}
     [unit] = filters.site_units(sites, "siteops-%s@%s.service")
     assert unit["unit"] == "siteops-my-site@web.service"
+
+
+# spare_units, spare_port, release_slots (systemd_service, site_release)
+
+SPARE_FORMAT = "%s-%s.spare.service"
+
+
+@pytest.mark.parametrize(
+    ("port", "spare"), [(3100, 3101), (3101, 3100), (4000, 4001), (5008, 5009), (3179, 3178)]
+)
+def test_spare_port_is_the_other_port_of_its_pair(
+    filters: ModuleType, port: int, spare: int
+) -> None:
+    assert filters.spare_port(port) == spare
+    # Never outside the component's own range of ten: a pair never straddles two.
+    assert (spare - 3100) // 10 == (port - 3100) // 10 or port >= 4000
+
+
+def test_spare_units_are_the_frontend_and_api_only(
+    filters: ModuleType, sites: dict[str, Any]
+) -> None:
+    spares = filters.spare_units(filters.site_units(sites, UNIT_FORMAT), SPARE_FORMAT)
+    # shop: frontend 3100, api 4000 and a worker (not behind nginx: no spare).
+    assert [(u["unit"], u["main_unit"], u["port"], u["main_port"]) for u in spares] == [
+        ("shop-frontend.spare.service", "shop-frontend.service", 3101, 3100),
+        ("shop-api.spare.service", "shop-api.service", 4001, 4000),
+    ]
+    assert all(u["spare"] and u["site"] == "shop" for u in spares)
+    # The component itself is unchanged: the unit template reads the port from the item.
+    assert spares[0]["component"]["port"] == 3100
+
+
+def test_release_slots_leave_out_a_stopped_component(filters: ModuleType) -> None:
+    node = {"runtime": "node", "port": 3110, "command": "node s.js"}
+    sites = {"blog": {"components": {"frontend": node,
+                                     "api": {**node, "port": 4011, "stopped": True}}}}  # fmt: skip
+    spares = filters.spare_units(filters.site_units(sites, UNIT_FORMAT), SPARE_FORMAT)
+    assert len(spares) == 2
+    assert filters.release_slots(spares) == (
+        "blog-frontend.service,blog-frontend.spare.service,3110,3111,frontend"
+    )
+    assert filters.release_slots([]) == ""
 
 
 # site_env_keys (site_user)

@@ -75,7 +75,15 @@ def test_the_script_reads_the_layout_it_is_handed(tmp_path: Path) -> None:
     (backups / "shop" / "status" / "backup.json").write_text('{"result": "ok"}')
     logs.mkdir()
     (logs / "shop.jsonl").write_text('{"id": "r1", "result": "ok"}\n')
-    layout = {"sites_root": str(sites), "backup_root": str(backups), "release_log_dir": str(logs)}
+    nginx = tmp_path / "nginx"
+    nginx.mkdir()
+    (nginx / "shop.conf").write_text(
+        "upstream shop_frontend {\n    server 127.0.0.1:3101 max_fails=3;\n}\n"
+        "upstream shop_api {\n    server 127.0.0.1:4001;\n}\n"
+        "server {\n    server_name shop.invalid;\n}\n"
+    )
+    layout = {"sites_root": str(sites), "backup_root": str(backups), "release_log_dir": str(logs),
+              "nginx_config_format": f"{nginx}/%s.conf"}  # fmt: skip
     request = {"shop": {"domain": "shop.invalid", "ports": [], "units": [], "slice": "shop.slice",
                         "tls": False}}  # fmt: skip
     done = subprocess.run(
@@ -86,6 +94,11 @@ def test_the_script_reads_the_layout_it_is_handed(tmp_path: Path) -> None:
         check=True,
     )
     shop = json.loads(done.stdout)["sites"]["shop"]
-    assert shop["release"] == {"current": "r1", "log": [{"id": "r1", "result": "ok"}]}
+    # The ports nginx passes the site's requests to: here its spare slots (a switch under way).
+    assert shop["release"] == {
+        "current": "r1",
+        "log": [{"id": "r1", "result": "ok"}],
+        "serving_ports": [3101, 4001],
+    }
     assert shop["backup"] == {"result": "ok"}
     assert shop["disk_use"] is not None

@@ -8,9 +8,13 @@ from siteops.ports import (
     MAX_BLOCK,
     MAX_BLOCKS,
     PortBlocksExhausted,
+    PortRange,
     allocate_block,
     block_ports,
+    ports_of,
+    spare_port,
 )
+from tests.conftest import REPO, load_plugin
 
 
 def test_the_first_site_gets_block_0() -> None:
@@ -66,3 +70,18 @@ def test_block_ports_are_the_thirty_ports_of_the_three_ranges() -> None:
     assert ports[:10] == list(range(3130, 3140))
     assert ports[10:20] == list(range(4030, 4040))
     assert ports[20:] == list(range(5030, 5040))
+
+
+def test_every_port_of_a_range_has_its_pair_partner_in_the_same_range() -> None:
+    for block in (0, 1, MAX_BLOCK):
+        for port_range in PortRange:
+            ports = set(ports_of(block, port_range))
+            for port in ports:
+                assert spare_port(port) in ports
+                assert spare_port(spare_port(port)) == port
+
+
+def test_the_roles_pair_ports_as_siteops_does() -> None:
+    filters = load_plugin(REPO / "plugins" / "filter" / "siteops.py", "siteops_test_ports_filters")
+    for port in range(3100, 5100):
+        assert filters.spare_port(port) == spare_port(port)

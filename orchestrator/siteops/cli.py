@@ -668,20 +668,31 @@ def deploy(obj: Context, name: str, source: str, ref: str | None, health_path: s
     with _errors(), _progress() as progress:
         done = ops.deploy(obj.target(), name, source, ref, health=(health_path, health_timeout),
                           on_progress=progress)  # fmt: skip
+    for line in done.steps:
+        click.echo(f"  {line}")
     click.echo(f"{name}: {done.message or 'deployed ' + str(done.release_id)}")
 
 
 @main.command()
 @click.argument("name")
 @click.option("--to", "to", help="The release to go back to (default: the previous good one).")
+@click.option("--with-database", is_flag=True,
+              help="Also restore the database snapshot taken before the current release "
+                   "(after a backup of the current state).")  # fmt: skip
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @_health
 @click.pass_obj
-def rollback(obj: Context, name: str, to: str | None, health_path: str,
-             health_timeout: int) -> None:  # fmt: skip
+def rollback(obj: Context, name: str, to: str | None, with_database: bool, yes: bool,
+             health_path: str, health_timeout: int) -> None:  # fmt: skip
     """Switch NAME back to its previous good release; the current one is marked bad."""
+    if with_database and not yes:
+        click.confirm(f"Replace the database of {name!r} with its snapshot from before the "
+                      "current release? A backup of it is taken first", abort=True)  # fmt: skip
     with _errors(), _progress() as progress:
         done = ops.rollback(obj.target(), name, to, health=(health_path, health_timeout),
-                            on_progress=progress)  # fmt: skip
+                            on_progress=progress, with_database=with_database)  # fmt: skip
+    for line in done.steps:
+        click.echo(f"  {line}")
     click.echo(f"{name}: {done.message}")
 
 
@@ -702,6 +713,8 @@ def releases(obj: Context, name: str, as_json: bool) -> None:
         for r in data["log"]
     ]  # fmt: skip
     click.echo(f"current: {data['current']}")
+    click.echo("serving: " + show.serving_text(data["current"], data["serving_ports"],
+                                               data["main_ports"]))  # fmt: skip
     if rows:
         click.echo(show.table(["RELEASE", "AT", "RESULT", "REF", "MESSAGE"], rows))
 

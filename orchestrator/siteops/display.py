@@ -11,11 +11,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
 from siteops.doctor import Finding
-from siteops.hostfacts import HostFacts, process_units
+from siteops.hostfacts import HostFacts, process_units, proxied_components, proxied_ports
 from siteops.layout import layout
 from siteops.markdown import slice_name
 from siteops.model import HostSites, Site
-from siteops.ports import PortRange, ports_of
+from siteops.ports import PortRange, ports_of, spare_port
 from siteops.runner import Progress
 
 
@@ -167,9 +167,14 @@ def site_view(name: str, site: Site) -> dict[str, Any]:
             "current": f"{root}/current",
             "env": layout().env_path(name),
             "logs": layout().logs_dir(name),
-            "nginx": f"/etc/nginx/sites-available/{name}.conf",
+            "nginx": layout().nginx_config_format % name,
         },
         "database": name if site.database.enabled else None,
+        # What a deploy switches through: the frontend's and api's spare slots.
+        "spare_slots": {
+            layout().spare_unit_format % (name, component): spare_port(port)
+            for component, port in proxied_components(site).items()
+        },
     }
 
 
@@ -198,6 +203,12 @@ def show_text(view: Mapping[str, Any]) -> str:
         f"  tls:       {tls}",
         f"  user:      {view['unix_user']} (nologin); units: {', '.join(view['units']) or 'none'}",
     ]
+    if view["spare_slots"]:
+        lines.append(
+            "  switch:    through the spare slots "
+            + ", ".join(f"{unit} (port {port})" for unit, port in view["spare_slots"].items())
+            + "; only during a deploy or rollback"
+        )
     lines += [f"  {key + ':':<10} {value}" for key, value in view["paths"].items()]
     return "\n".join(lines)
 
@@ -234,6 +245,20 @@ def _job_lines(site: Site, raw: Mapping[str, Any]) -> list[str]:
             last += f" ({run['result']})"
         lines.append(f"  job {name} ({job.schedule}): last {last}, next {run.get('next') or '?'}")
     return lines
+
+
+def serving_text(current: str | None, serving: Sequence[int], main: Sequence[int]) -> str:
+    """Which release serves and from which slot (``serving``: the ports nginx passes to).
+
+    A frontend or api has a main slot (its own port, ``main``) and a spare one
+    that runs only while a deploy or rollback switches releases.
+    """
+    if not main:
+        return f"{current or 'none'} (static: nginx serves it)"
+    if not serving:
+        return f"{current or 'none'} (no upstream in the nginx config)"
+    slot = "main slot" if set(serving) <= set(main) else "spare slot: a switch is under way"
+    return f"{current or 'none'} from the {slot} (ports {', '.join(map(str, serving))})"
 
 
 def _known(value: Any, suffix: str = "") -> str:
@@ -279,6 +304,12 @@ def status_text(sites: HostSites, facts: HostFacts) -> str:
                     + (
                         ", ".join(f"{p} on {'/'.join(a)}" for p, a in listeners.items())
                         or "nothing in its block"
+                    ),
+                    "  release:     "
+                    + serving_text(
+                        (raw.get("release") or {}).get("current"),
+                        (raw.get("release") or {}).get("serving_ports") or [],
+                        proxied_ports(site),
                     ),
                     f"  certificate: {cert}",
                     "  " + usage_line(site, raw),

@@ -128,3 +128,17 @@ def parse_facts(artifacts: Mapping[str, Any]) -> HostFacts:
         sites=sites if isinstance(sites, Mapping) else {},
         owners=owners if isinstance(owners, Mapping) else {},
     )
+
+
+def proxied_components(site: Site) -> dict[str, int]:
+    """The components nginx passes requests to (a frontend or api process), with their ports."""
+    return {
+        n: c.port
+        for n, c in site.components.items()
+        if n in ("frontend", "api") and c.runtime != "static" and c.port is not None
+    }
+
+
+def proxied_ports(site: Site) -> list[int]:
+    """The ports of :func:`proxied_components`: none for a static site without an api."""
+    return list(proxied_components(site).values())

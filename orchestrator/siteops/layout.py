@@ -46,6 +46,9 @@ class Layout:
     site_name_max_length: int
     component_pattern: str
     unit_format: str
+    spare_unit_format: str
+    spare_link: str
+    nginx_config_format: str
     slice_format: str
     slice_dash_escape: str
     unit_marker: str

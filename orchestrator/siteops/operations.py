@@ -43,6 +43,7 @@ from siteops.hostfacts import (
     HostFacts,
     facts_request,
     parse_facts,
+    proxied_ports,
     running_units,
 )
 from siteops.hostlock import HostSession, holder_text, host_session
@@ -69,6 +70,7 @@ from siteops.sites import SiteAnswers, add_site, inventory_domain_owners, taken_
 SITE_PLAYBOOK = "site.yml"
 DEPLOY_PLAYBOOK = "deploy.yml"
 RELEASE_ARTIFACT = "siteops_release"
+RELEASE_STEPS_ARTIFACT = "siteops_release_steps"
 ALL_PLAYBOOK = "all.yml"
 REMOVE_PLAYBOOK = "remove-site.yml"
 FINAL_BACKUP_ARTIFACT = "siteops_final_backup"
@@ -719,6 +721,12 @@ class Released:
     message: str
     result: RunResult
 
+    @property
+    def steps(self) -> list[str]:
+        """What the switch said before its last line: the release hook's output, the slots."""
+        steps = self.result.artifacts.get(RELEASE_STEPS_ARTIFACT) or []
+        return [str(line) for line in steps] if isinstance(steps, list) else []
+
 
 def known_site(target: Target, name: str) -> HostSites:
     target.check_inventory()
@@ -799,15 +807,30 @@ def deploy(
 
 
 def rollback(
-    target: Target, name: str, to: str | None, *, health: tuple[str, int], on_progress: OnProgress
+    target: Target,
+    name: str,
+    to: str | None,
+    *,
+    health: tuple[str, int],
+    on_progress: OnProgress,
+    with_database: bool = False,
 ) -> Released:
-    """Switch ``name`` back to the previous good release (or ``to``); the one left is marked bad."""
+    """Switch ``name`` back to the previous good release (or ``to``); the one left is marked bad.
+
+    ``with_database``: first a backup of the current state, then the database
+    snapshot taken before the release being left is restored.
+    """
     _running_site(target, name, "roll back")
+    if with_database and not known_site(target, name).sites[name].database.enabled:
+        raise SiteModelError(
+            str(target.sites_file), [f"database: site {name!r} has no database to roll back"]
+        )
     extravars: dict[str, Any] = {
         "site": name,
         "release_action": "rollback",
         "health_path": health[0],
         "health_timeout": health[1],
+        "with_database": with_database,
     }
     if to:
         extravars["to"] = to
@@ -829,7 +852,12 @@ def releases(target: Target, name: str, on_progress: OnProgress) -> dict[str, An
     sites = known_site(target, name)
     facts = gather_facts(target, sites, [name], on_progress)
     release = facts.sites.get(name, {}).get("release") or {}
-    return {"current": release.get("current"), "log": list(release.get("log", []))}
+    return {
+        "current": release.get("current"),
+        "serving_ports": list(release.get("serving_ports", [])),
+        "main_ports": proxied_ports(sites.sites[name]),
+        "log": list(release.get("log", [])),
+    }
 
 
 HOST_PLAYBOOK = "host.yml"

@@ -53,6 +53,18 @@ def block_ports(block: int) -> list[int]:
     return [port for r in PortRange for port in ports_of(block, r)]
 
 
+def spare_port(port: int) -> int:
+    """The spare slot's port of a frontend or api on ``port``: the other port of its pair.
+
+    Every range starts at an even port, so its ten ports form five pairs
+    (+0/+1, +2/+3, ...). A deploy starts the new release on the spare port and
+    switches nginx to it while the component restarts on its own. The roles'
+    filter ``siteops.hosting.spare_port`` pairs ports the same way (a test holds
+    the two together).
+    """
+    return port + 1 if port % 2 == 0 else port - 1
+
+
 def default_port(block: int, component: str) -> int:
     """The first port of the component's range in the block."""
     return ports_of(block, range_for_component(component))[0]

@@ -22,6 +22,7 @@ import http.client
 import json
 import os
 import pwd
+import re
 import socket
 import ssl
 import subprocess
@@ -43,6 +44,9 @@ class Layout:
     sites_root: str
     backup_root: str
     release_log_dir: str
+    # A site's nginx config (printf-style from its name); site.yml, which reads
+    # only the listening ports, leaves it out.
+    nginx_config_format: str = ""
 
 
 def run(argv: list[str]) -> str:
@@ -303,7 +307,18 @@ def releases(layout: Layout, site: str) -> dict[str, Any]:
             records.append(json.loads(line))
         except ValueError:
             continue
-    return {"current": current, "log": records}
+    return {"current": current, "log": records, "serving_ports": serving_ports(layout, site)}
+
+
+def serving_ports(layout: Layout, site: str) -> list[int]:
+    """The ports nginx passes the site's requests to (its upstreams' servers), as configured."""
+    if not layout.nginx_config_format:
+        return []
+    try:
+        text = Path(layout.nginx_config_format % site).read_text("utf-8")
+    except OSError:
+        return []
+    return [int(port) for port in re.findall(r"^\s*server 127\.0\.0\.1:(\d+)\b", text, re.M)]
 
 
 def main() -> None:

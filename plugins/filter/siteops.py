@@ -140,6 +140,55 @@ def site_units(sites: Mapping[str, Any], unit_format: str) -> list[dict[str, Any
     return out
 
 
+# The components nginx proxies to: each has a spare slot for switching releases.
+PROXIED_COMPONENTS = ("frontend", "api")
+
+
+def spare_port(port: int) -> int:
+    """The spare slot's port of a component on ``port``: the other port of its pair.
+
+    Every range of a port block starts at an even port, so its ten ports form
+    five pairs (+0/+1, +2/+3, ...): 3100 has 3101, 3101 has 3100. A frontend
+    and an api are each alone in their range, so the pair is theirs.
+    """
+    return port + 1 if port % 2 == 0 else port - 1
+
+
+def spare_units(units: Iterable[Mapping[str, Any]], spare_format: str) -> list[dict[str, Any]]:
+    """The spare slot of each unit of :func:`site_units` that nginx proxies to.
+
+    A frontend or api with a port (static sites have no unit): the same item
+    with ``unit`` = ``spare_format % (site, name)``, ``main_unit`` the unit it
+    stands in for, ``port`` its spare port, ``main_port`` the component's own
+    and ``spare`` true.
+    """
+    out: list[dict[str, Any]] = []
+    for unit in units:
+        port = unit["component"].get("port")
+        if unit["name"] not in PROXIED_COMPONENTS or port is None:
+            continue
+        out.append(
+            {
+                **unit,
+                "unit": spare_format % (unit["site"], unit["name"]),
+                "main_unit": unit["unit"],
+                "port": spare_port(int(port)),
+                "main_port": int(port),
+                "spare": True,
+            }
+        )
+    return out
+
+
+def release_slots(spares: Iterable[Mapping[str, Any]]) -> str:
+    """The SLOTS setting of siteops-release: ``main_unit,spare_unit,port,spare_port,name`` each."""
+    return " ".join(
+        f"{s['main_unit']},{s['unit']},{s['main_port']},{s['port']},{s['name']}"
+        for s in spares
+        if not s.get("stopped")
+    )
+
+
 def site_jobs(sites: Mapping[str, Any], unit_format: str) -> list[dict[str, Any]]:
     """Every scheduled job of every site, with its service and timer names.
 
@@ -641,6 +690,9 @@ class FilterModule:
     def filters(self) -> dict[str, Callable[..., Any]]:
         return {
             "site_units": site_units,
+            "spare_units": spare_units,
+            "spare_port": spare_port,
+            "release_slots": release_slots,
             "site_env_keys": site_env_keys,
             "certs_wanted": certs_wanted,
             "certs_current": certs_current,

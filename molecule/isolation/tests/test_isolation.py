@@ -308,6 +308,7 @@ def test_a_removed_component_loses_its_unit_and_comes_back_when_re_added(
     output = converge({"siteops_sites": sites, "siteops_only": [A]})
     assert output.startswith("rc=0"), output[-2000:]
     assert not host.file("/etc/systemd/system/shop-api.service").exists
+    assert not host.file("/etc/systemd/system/shop-api.spare.service").exists
     assert host.run("systemctl is-active shop-api.service").stdout.strip() != "active"
     assert host.run("curl -s --max-time 2 http://127.0.0.1:4000/").rc != 0
     assert main_pid(host, "shop-blog-frontend.service") == b_pid
@@ -315,3 +316,6 @@ def test_a_removed_component_loses_its_unit_and_comes_back_when_re_added(
     output = converge({"siteops_only": [A]})
     assert output.startswith("rc=0"), output[-2000:]
     assert curl(host, 4000) == f"python {A} 4000 {A}"
+    # Its spare slot for switching releases is back too, on the other port of its pair.
+    spare = host.file("/etc/systemd/system/shop-api.spare.service")
+    assert spare.exists and "PORT=4001 exec" in spare.content_string

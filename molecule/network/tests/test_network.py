@@ -115,6 +115,7 @@ def playbook(name: str, *extra: str) -> subprocess.CompletedProcess[str]:
 def test_removing_a_site_removes_only_its_rule(host: testinfra.host.Host) -> None:
     before = host.check_output("nft list table inet siteops")
     assert before.count('comment "siteops net') == 3
+    assert host.file("/etc/systemd/system/netc-frontend.spare.service").exists
     run = playbook("remove-site.yml", "-e", "site=netc")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr
     after = host.check_output("nft list table inet siteops")
@@ -125,6 +126,7 @@ def test_removing_a_site_removes_only_its_rule(host: testinfra.host.Host) -> Non
     assert REFUSED in tcp_connect(host, "root", 3120)
     for path in [
         "/etc/systemd/system/netc-frontend.service",
+        "/etc/systemd/system/netc-frontend.spare.service",
         "/etc/systemd/system/netc.slice",
         "/etc/nginx/sites-enabled/netc.conf",
         "/etc/nginx/sites-available/netc.conf",
