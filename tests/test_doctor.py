@@ -54,7 +54,7 @@ def clean_facts() -> HostFacts:
         listening=frozenset({22, 80, 443, 3100, 5432}),
         sites={
             "blog": {"cert_expiry": "2027-02-01", "backup": backup,
-                     "release": {"current": "20261128T010000Z"}},
+                     "release": {"current": "20261128T010000Z", "serving_ports": [3100]}},
             "docs": {"backup": backup, "restore_test": {"result": "ok"}},
         },
         owners={"3100": "blog", "5432": "postgres"},
@@ -116,6 +116,17 @@ def test_each_drift_is_one_finding_naming_the_site_and_a_fix(
     found = check(host)
     assert [(f.site, f.problem) for f in found] == [(site, problem)]
     assert found[0].why and found[0].fix
+
+
+def test_nginx_left_on_the_spare_slot_by_an_interrupted_switch_is_a_finding() -> None:
+    facts = clean_facts()
+    facts.sites["blog"]["release"]["serving_ports"] = [3101]
+    [found] = check(clean_host(), facts)
+    assert (found.site, found.problem) == (
+        "blog",
+        "nginx passes its requests to its spare slot (ports 3101)",
+    )
+    assert found.fix.startswith("siteops deploy blog")
 
 
 def test_time_findings_certificate_backup_and_restore_test() -> None:

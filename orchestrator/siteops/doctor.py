@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from siteops.hostfacts import HostFacts, job_timers, process_units, running_units
+from siteops.hostfacts import HostFacts, job_timers, process_units, proxied_ports, running_units
 from siteops.layout import Layout
 from siteops.model import HostSites, Site, SiteStatus
 from siteops.ports import BLOCK_SIZE, MAX_BLOCK, RANGE_BASE
@@ -95,6 +95,15 @@ def _site_findings(
                       "it holds the site's passwords")  # fmt: skip
     yield from _unit_findings(name, site, raw, host)
     yield from _slice_findings(name, site, host, layout)
+    serving = set((raw.get("release") or {}).get("serving_ports") or [])
+    if serving - set(proxied_ports(site)):
+        yield finding(
+            f"nginx passes its requests to its spare slot (ports "
+            f"{', '.join(map(str, sorted(serving)))})",
+            "a deploy or rollback was interrupted during its switch: the spare units do not "
+            "start again after a reboot, and the slice may still have twice its limits",
+            f"siteops deploy {name} (or rollback): it finishes the interrupted switch first",
+        )
     config = f"{name}.conf"
     if host.get("nginx", {}).get("available", {}).get(config) != name:
         yield finding("has no nginx config", "nginx does not serve it")

@@ -347,3 +347,48 @@ def test_rollback_with_database_brings_back_the_schema_and_rows(host: Host, sour
                       "WHERE datname = 'zdpy'") == "zdpy"  # fmt: skip
     # Nothing for the roles to repair afterwards.
     assert re.search(r"\b0 changed\b", host.siteops("apply", "zdpy").stdout)
+
+
+def test_a_deploy_killed_during_its_switch_is_finished_by_the_next_without_a_drop(
+    host: Host, sources: Path
+) -> None:
+    # A release whose main slot takes 6 s to listen: a long window with nginx on the spare slot.
+    slow = (
+        NODE_APP.replace("@VERSION@", "80")
+        .replace(
+            '}).listen(port, "127.0.0.1");',
+            '});\nsetTimeout(() => server.listen(port, "127.0.0.1"), port % 2 === 0 ? 6000 : 0);',
+        )
+        .replace("http.createServer(", "const server = http.createServer(")
+    )
+    with Load(HTTP_PORT) as load:
+        time.sleep(1)
+        deploy = host.start("deploy", "zdnode", "--source",
+                            source(sources, "zdnode", 80, {"server.js": slow}))  # fmt: skip
+        deadline = time.monotonic() + 90
+        while host.ssh("sudo -n test -e /var/lib/siteops/releases/zdnode.nginx-main").returncode:
+            assert time.monotonic() < deadline and deploy.poll() is None, "no switch seen"
+            time.sleep(0.2)
+        # Killed as a lost connection or a reboot would: no trap runs, its lock stays. ("[s]":
+        # the pattern must not match the command line of this ssh session's own shell.)
+        on_host(host, "sudo -n pkill -KILL -f '[s]iteops-release deploy zdnode'")
+        deploy.communicate(timeout=120)
+        assert deploy.returncode != 0
+        status = host.siteops("status", "zdnode").stdout
+        assert "from the spare slot: a switch is under way (ports 3101, 4001)" in status
+        doctor = host.siteops("doctor", "zdnode", check=False)
+        assert doctor.returncode == 1
+        assert "nginx passes its requests to its spare slot (ports 3101, 4001)" in doctor.stdout
+        # The next deploy takes the dead holder's lock over and finishes the switch first.
+        host.siteops("deploy", "zdnode", "--source", source(sources, "zdnode", 81))
+        finished = time.monotonic()
+        time.sleep(1)
+    assert load.failures() == []
+    late = [a for a in load.answers if a.site == "zdnode" and a.sent > finished]
+    assert late and {a.version for a in late} == {81}
+    assert "from the main slot (ports 3100, 4000)" in host.siteops("releases", "zdnode").stdout
+    # Nothing left for doctor once the site has its first backup (a new site has none yet).
+    on_host(host, "sudo -n systemctl start siteops-backup@zdnode.service")
+    assert host.siteops("doctor", "zdnode", check=False).returncode == 0
+    assert on_host(host, "systemctl show -P MemoryMax zdnode.slice") == str(512 * 1024**2)
+    assert on_host(host, "systemctl is-active zdnode-frontend.spare.service || true") == "inactive"
