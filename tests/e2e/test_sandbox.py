@@ -184,8 +184,9 @@ def test_an_interrupted_add_site_is_finished_by_apply_without_duplicates(host: H
         " sudo -n ls /etc/systemd/system | grep -c '^delta-'; sudo -n -u postgres psql -tAc"
         " \"SELECT count(*) FROM pg_database WHERE datname = 'delta'\""
     )
-    # One user, one nginx config, two units (frontend, api), one database.
-    assert probe.stdout.split() == ["1", "1", "2", "1"]
+    # One user, one nginx config, four unit files (frontend and api, each with its spare slot
+    # for switching releases), one database.
+    assert probe.stdout.split() == ["1", "1", "4", "1"]
 
 
 def test_a_killed_add_site_leaves_nothing_running_and_apply_finishes_it(host: Host) -> None:
@@ -206,8 +207,8 @@ def test_a_killed_add_site_leaves_nothing_running_and_apply_finishes_it(host: Ho
         " sudo -n ls /etc/systemd/system | grep -c '^echo-'; sudo -n -u postgres psql -tAc"
         " \"SELECT count(*) FROM pg_database WHERE datname = 'echo'\""
     )
-    # One user, one nginx config, one unit (frontend), one database.
-    assert probe.stdout.split() == ["1", "1", "1", "1"]
+    # One user, one nginx config, two unit files (the frontend and its spare slot), one database.
+    assert probe.stdout.split() == ["1", "1", "2", "1"]
 
 
 def test_list_show_and_status_speak_json(host: Host) -> None:
