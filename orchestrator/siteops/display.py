@@ -290,6 +290,7 @@ def status_text(sites: HostSites, facts: HostFacts) -> str:
         answer = http.get("status") or f"no answer ({http.get('error', 'unknown')})"
         units = raw.get("units") or {}
         listeners = raw.get("listeners") or {}
+        release = raw.get("release") or {}
         cert = (
             f"expires {raw['cert_expiry']} (issued {raw.get('cert_issued')})"
             if raw.get("cert_expiry")
@@ -307,8 +308,8 @@ def status_text(sites: HostSites, facts: HostFacts) -> str:
                     ),
                     "  release:     "
                     + serving_text(
-                        (raw.get("release") or {}).get("current"),
-                        (raw.get("release") or {}).get("serving_ports") or [],
+                        release.get("current"),
+                        release.get("serving_ports") or [],
                         proxied_ports(site),
                     ),
                     f"  certificate: {cert}",

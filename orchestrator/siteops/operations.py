@@ -738,14 +738,16 @@ def known_site(target: Target, name: str) -> HostSites:
     return sites
 
 
-def _running_site(target: Target, name: str, verb: str) -> None:
-    """Refuse to release onto a site an operator stopped: its health check could not pass."""
-    if known_site(target, name).sites[name].stopped:
+def _running_site(target: Target, name: str, verb: str) -> Site:
+    """The record of ``name``; a site an operator stopped is refused (no health check passes)."""
+    site = known_site(target, name).sites[name]
+    if site.stopped:
         raise SiteModelError(
             str(target.sites_file),
             [f"stopped: site {name!r} was stopped by an operator; `siteops start {name}`, "
              f"then {verb} again"],
         )  # fmt: skip
+    return site
 
 
 @contextlib.contextmanager
@@ -820,8 +822,8 @@ def rollback(
     ``with_database``: first a backup of the current state, then the database
     snapshot taken before the release being left is restored.
     """
-    _running_site(target, name, "roll back")
-    if with_database and not known_site(target, name).sites[name].database.enabled:
+    site = _running_site(target, name, "roll back")
+    if with_database and not site.database.enabled:
         raise SiteModelError(
             str(target.sites_file), [f"database: site {name!r} has no database to roll back"]
         )
