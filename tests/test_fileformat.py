@@ -28,7 +28,7 @@ from tests.fixture_sites import fixture_sites
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 # Every format siteops ever wrote, as the siteops of that format wrote it (never rewritten).
-FORMAT_FIXTURES = {version: FIXTURES / f"sites-format-{version}.yml" for version in (0, 1, 2)}
+FORMAT_FIXTURES = {version: FIXTURES / f"sites-format-{version}.yml" for version in (0, 1, 2, 3)}
 NEWER = (
     "siteops_sites_format: this file is format 99, written by a newer siteops; "
     f"this siteops reads formats up to {SITES_FORMAT}: "

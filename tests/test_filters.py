@@ -46,6 +46,10 @@ def test_every_filter_is_registered(filters: ModuleType) -> None:
         "spare_units",
         "spare_port",
         "release_slots",
+        "release_settings",
+        "shell_settings",
+        "settings_files",
+        "access_files",
         "site_env_keys",
         "certs_wanted",
         "certs_current",
@@ -245,6 +249,137 @@ def test_release_slots_leave_out_a_stopped_component(filters: ModuleType) -> Non
         "blog-frontend.service,blog-frontend.spare.service,3110,3111,frontend"
     )
     assert filters.release_slots([]) == ""
+
+
+# release_settings, shell_settings, settings_files (site_release)
+
+RELEASE_LAYOUT = {
+    "unit_format": UNIT_FORMAT,
+    "spare_unit_format": "%s-%s.spare.service",
+    "slice_format": "%s.slice",
+    "slice_dash_escape": "\\x2d",
+    "nginx_config_format": "/etc/nginx/sites-available/%s.conf",
+    "spare_link": "spare",
+}
+
+
+def test_release_settings_are_what_siteops_release_reads_of_each_site(
+    filters: ModuleType, sites: dict[str, Any]
+) -> None:
+    settings = filters.release_settings(sites, RELEASE_LAYOUT, {"KEEP": 5, "HTTP_PROXY": "p"})
+    assert settings["shop"] == {
+        "KEEP": "5",
+        "HTTP_PROXY": "p",
+        "RUNTIME": "nextjs",
+        "UNITS": "shop-frontend.service shop-api.service shop-worker.service",
+        "HEALTH_PORT": "3100",
+        "HEALTH_HOST": "shop.example.com",
+        "SLOTS": "shop-frontend.service,shop-frontend.spare.service,3100,3101,frontend "
+        "shop-api.service,shop-api.spare.service,4000,4001,api",
+        "SPARE_LINK": "spare",
+        "SLICE": "shop.slice",
+        "NGINX_CONF": "/etc/nginx/sites-available/shop.conf",
+        "DATABASE": "shop",
+    }
+    docs = settings["docs-site"]
+    # A static site: no units, no slots, checked through nginx; its slice escaped.
+    assert (docs["RUNTIME"], docs["UNITS"], docs["HEALTH_PORT"], docs["SLOTS"]) == (
+        "static",
+        "",
+        "",
+        "",
+    )
+    assert docs["SLICE"] == "docs\\x2dsite.slice"
+    assert docs["DATABASE"] == (
+        "" if sites["docs-site"].get("database", {}).get("enabled") is False else "docs-site"
+    )
+
+
+def test_shell_settings_quote_every_value_and_refuse_bad_names(filters: ModuleType) -> None:
+    text = filters.shell_settings({"B": "it's $(rm -rf /)", "A": "a b"})
+    assert text == "A='a b'\nB='it'\"'\"'s $(rm -rf /)'\n"
+    with pytest.raises(ValueError, match="not a shell variable name"):
+        filters.shell_settings({"A;rm": "x"})
+
+
+def test_settings_files_are_root_only(filters: ModuleType) -> None:
+    entries = filters.settings_files({"shop": {"KEEP": "5"}}, "/var/lib/x/{site}.settings")
+    assert entries == [
+        {
+            "path": "/var/lib/x/shop.settings",
+            "state": "file",
+            "content": "KEEP=5\n",
+            "owner": "root",
+            "group": "root",
+            "mode": "0600",
+        }
+    ]
+
+
+# access_files (site_access)
+
+ED25519 = (
+    "ssh-ed25519 "
+    + base64.b64encode(b"\x00\x00\x00\x0bssh-ed25519\x00\x00\x00\x20" + bytes(range(32))).decode()
+)
+ACCESS_PATHS = {
+    "keys": "/etc/siteops/access.d/{site}.keys",
+    "sudoers": "/etc/sudoers.d/siteops-access-{site}",
+}
+ACCESS_COMMAND = "/usr/local/sbin/siteops-access"
+
+
+def test_access_files_force_each_key_to_its_site(filters: ModuleType) -> None:
+    sites = {"shop": {"access": {"alice": {"key": ED25519 + " alice@laptop"}}}, "blog": {}}
+    keys, sudoers, *rest = filters.access_files(
+        sites, ACCESS_PATHS, ACCESS_COMMAND, "siteops-access"
+    )
+    assert keys["path"] == "/etc/siteops/access.d/shop.keys"
+    assert keys["content"].splitlines()[1] == (
+        'restrict,command="sudo -n /usr/local/sbin/siteops-access shop alice" '
+        + ED25519
+        + " siteops:shop:alice"
+    )
+    assert sudoers["path"] == "/etc/sudoers.d/siteops-access-shop"
+    assert sudoers["mode"] == "0440" and "visudo" in sudoers["validate"]
+    assert sudoers["content"].splitlines()[1] == (
+        "siteops-access ALL=(root) NOPASSWD: /usr/local/sbin/siteops-access shop alice"
+    )
+    # A site without grants: neither file.
+    assert rest == [
+        {"path": "/etc/siteops/access.d/blog.keys", "state": "absent"},
+        {"path": "/etc/sudoers.d/siteops-access-blog", "state": "absent"},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("grants", "message"),
+    [
+        ({"Alice": {"key": ED25519}}, "not a valid grant name"),
+        ({"alice": {"key": 'command="sh" ' + ED25519}}, "one OpenSSH public key line"),
+        ({"alice": {"key": ED25519 + "\nssh-ed25519 AAAA"}}, "control characters"),
+        ({"alice": {"key": "ssh-ed25519 !!!!"}}, "does not decode"),
+        ({"alice": {"key": "ssh-rsa " + ED25519.split()[1]}}, "not a ssh-rsa key"),
+        (
+            {"alice": {"key": ED25519}, "bob": {"key": ED25519 + " bob"}},
+            "already granted as shop/alice",
+        ),
+    ],
+)
+def test_access_files_refuse_what_could_widen_a_grant(
+    filters: ModuleType, grants: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        filters.access_files({"shop": {"access": grants}}, ACCESS_PATHS, ACCESS_COMMAND, "u")
+
+
+def test_access_rules_are_the_models(filters: ModuleType) -> None:
+    from siteops import access
+
+    assert filters.ACCESS_NAME.pattern == access.ACCESS_NAME_PATTERN
+    assert filters.ACCESS_KEY_TYPES == access.ACCESS_KEY_TYPES
+    assert filters.access_key_blob(ED25519 + " c") == ("ssh-ed25519", ED25519.split()[1])
+    assert access.check_access_key(ED25519 + "  c ") == ED25519 + " c"
 
 
 # site_env_keys (site_user)

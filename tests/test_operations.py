@@ -14,6 +14,7 @@ import pytest
 from siteops import control, coordination, hostlock
 from siteops import operations as ops
 from siteops.errors import SiteModelError
+from siteops.fileformat import SITES_FORMAT
 from siteops.hostfacts import FACTS_ARTIFACT
 from siteops.inventory import load_host_sites
 from siteops.layout import Layout, layout
@@ -434,7 +435,7 @@ def test_a_file_of_an_older_format_is_written_in_the_current_one_only_when_saved
     assert t.sites_file.read_bytes() == (fixtures / "sites-format-0.yml").read_bytes()
 
     ops.apply(t, ["shop"], dry_run=False, on_progress=nothing)
-    assert t.sites_file.read_bytes() == (fixtures / "sites-format-2.yml").read_bytes()
+    assert t.sites_file.read_bytes() == (fixtures / f"sites-format-{SITES_FORMAT}.yml").read_bytes()
 
 
 def operator_copy(inventory: Path, tmp_path: Path) -> FakeTarget:

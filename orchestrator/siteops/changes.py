@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from siteops.access import check_access_key, check_access_name, key_blob, key_fingerprint
 from siteops.errors import SiteModelError, describe
 from siteops.model import HostSites, Runtime, Site, SiteStatus
 from siteops.naming import check_component_name, normalize_domain
@@ -78,6 +79,9 @@ class SiteChanges:
     # siteops maintenance on|off [--message]: the message goes with "on".
     maintenance: bool | None = None
     maintenance_message: str | None = None
+    # siteops access grant / revoke: {name: public key line} and names.
+    grant_access: tuple[tuple[str, str], ...] = ()
+    revoke_access: tuple[str, ...] = ()
     # Filled in by the caller: the host's default ACME directory for TLS turned on.
     default_ca_directory: str | None = field(default=None, compare=False)
 
@@ -287,6 +291,29 @@ def _jobs(record: dict[str, Any], name: str, changes: SiteChanges, problems: lis
         jobs[new.name] = {"schedule": new.schedule, "command": new.command}
 
 
+def _access(record: dict[str, Any], name: str, changes: SiteChanges, problems: list[str]) -> None:
+    access = record["access"]
+    for grant in changes.revoke_access:
+        if grant not in access:
+            problems.append(f"access: site {name!r} has no access named {grant!r}")
+        else:
+            del access[grant]
+    for grant, key in changes.grant_access:
+        try:
+            check_access_name(grant)
+            line = check_access_key(key)
+        except ValueError as exc:
+            problems.append(f"access.{grant}: {exc}")
+            continue
+        if grant in access and key_blob(access[grant]["key"]) != key_blob(line):
+            problems.append(
+                f"access: site {name!r} already grants access to {grant!r} with another key; "
+                f"revoke it first (siteops access revoke {name} --name {grant})"
+            )
+            continue
+        access.setdefault(grant, {"key": line})
+
+
 def change_site(
     sites: HostSites,
     name: str,
@@ -326,6 +353,7 @@ def change_site(
         record["description"] = changes.description
     _running(record, name, changes, problems)
     _jobs(record, name, changes, problems)
+    _access(record, name, changes, problems)
     if changes.maintenance is not None:
         record["maintenance"] = {
             "enabled": changes.maintenance,
@@ -345,7 +373,7 @@ def _flat(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in data.items():
         path = f"{prefix}{key}"
-        if isinstance(value, Mapping) and key not in ("components", "jobs"):
+        if isinstance(value, Mapping) and key not in ("components", "jobs", "access"):
             out.update(_flat(value, f"{path}."))
         else:
             out[path] = value
@@ -365,7 +393,7 @@ def describe_changes(before: Site, after: Site) -> list[str]:
     new = _flat(after.model_dump(mode="json", exclude={"status"}))
     lines: list[str] = []
     for key in new:
-        if key in ("components", "jobs"):
+        if key in ("components", "jobs", "access"):
             continue
         if old.get(key) != new[key]:
             lines.append(f"{key}: {_value(old.get(key))} -> {_value(new[key])}")
@@ -383,6 +411,11 @@ def describe_changes(before: Site, after: Site) -> list[str]:
     for job, value in new["jobs"].items():
         if old["jobs"].get(job) != value:
             lines.append(f"jobs.{job}: added ({value['schedule']}: {value['command']})")
+    for grant in [g for g in old["access"] if g not in new["access"]]:
+        lines.append(f"access.{grant}: revoked ({key_fingerprint(old['access'][grant]['key'])})")
+    for grant, value in new["access"].items():
+        if grant not in old["access"]:
+            lines.append(f"access.{grant}: granted ({key_fingerprint(value['key'])})")
     return lines
 
 

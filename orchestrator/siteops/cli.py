@@ -18,7 +18,8 @@ from typing import Any, NoReturn
 import click
 import yaml
 
-from siteops import __version__, control, coordination
+from siteops import __version__, control, coordination, keyaccess
+from siteops import access as access_rules
 from siteops import display as show
 from siteops import hosts as host_checks
 from siteops import operations as ops
@@ -621,14 +622,61 @@ def doctor_command(obj: Context, names: tuple[str, ...], as_json: bool) -> None:
         raise SystemExit(1)
 
 
+def _access_key(command: Any) -> Any:
+    """The --access-key option of the commands a site's access key may run."""
+    return click.option(
+        "--access-key", type=click.Path(dir_okay=False, path_type=Path),
+        envvar="SITEOPS_ACCESS_KEY",
+        help="Act with this site's access key (siteops access grant) instead of the "
+             "inventory's login; or set siteops_access_key in the host's variables.",
+    )(command)  # fmt: skip
+
+
+def _key_login(obj: Context, option: Path | None) -> keyaccess.KeyLogin | None:
+    """The access-key login of this command, if it is to use one."""
+    target = obj.target(project_needed=False)
+    if option is None and not target.hosts_file.is_file():
+        return None
+    with _errors():
+        target.check_inventory()
+        variables = target.variables()
+        key = keyaccess.access_key(option, variables)
+    return keyaccess.KeyLogin(variables, obj.host, key) if key else None
+
+
+def _key_released(name: str, done: keyaccess.KeyRelease) -> None:
+    """Print what a deploy or rollback with a key said; its exit code is the host's.
+
+    The host's messages (a refusal, a failed build or health check) were
+    printed on stderr as they came.
+    """
+    if done.code != 0:
+        for line in done.lines:
+            click.echo(f"  {line}")
+        _fail([f"siteops: {name}: the host refused or failed the request (exit {done.code}); "
+               "its message is above"], done.code)  # fmt: skip
+    for line in done.lines[:-1]:
+        click.echo(f"  {line}")
+    click.echo(f"{name}: {done.lines[-1] if done.lines else 'done'}")
+
+
 @main.command()
 @click.argument("name")
 @click.option("--component", "-c", help="Only this component's logs (default: all).")
 @click.option("--lines", "-n", type=click.IntRange(min=0), default=50, show_default=True)
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new lines (Ctrl-C stops).")
+@_access_key
 @click.pass_obj
-def logs(obj: Context, name: str, component: str | None, lines: int, follow: bool) -> None:
+def logs(obj: Context, name: str, component: str | None, lines: int, follow: bool,
+         access_key: Path | None) -> None:  # fmt: skip
     """Print a site's component logs from the host (shared/logs/)."""
+    login = _key_login(obj, access_key)
+    if login is not None:
+        argv = keyaccess.logs_argv(login, name, component, lines, follow)
+        try:
+            raise SystemExit(subprocess.call(argv))
+        except KeyboardInterrupt:
+            raise SystemExit(0) from None
     sites = _load(obj)
     if name not in sites.sites:
         _fail([f"site: {name!r} is not in the registry of {obj.host}"], EXIT_BAD_INPUT)
@@ -661,10 +709,17 @@ def _health(command: Any) -> Any:
 @click.option("--source", required=True, help="A directory, or a git URL (cloned here).")
 @click.option("--ref", help="Branch, tag or commit of a git source.")
 @_health
+@_access_key
 @click.pass_obj
 def deploy(obj: Context, name: str, source: str, ref: str | None, health_path: str,
-           health_timeout: int) -> None:  # fmt: skip
+           health_timeout: int, access_key: Path | None) -> None:  # fmt: skip
     """Deploy a new release of NAME; a release that fails its health check is switched back."""
+    login = _key_login(obj, access_key)
+    if login is not None:
+        with _errors():
+            keyed = keyaccess.deploy(login, name, source, ref, (health_path, health_timeout))
+        _key_released(name, keyed)
+        return
     with _errors(), _progress() as progress:
         done = ops.deploy(obj.target(), name, source, ref, health=(health_path, health_timeout),
                           on_progress=progress)  # fmt: skip
@@ -681,13 +736,21 @@ def deploy(obj: Context, name: str, source: str, ref: str | None, health_path: s
                    "(after a backup of the current state).")  # fmt: skip
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @_health
+@_access_key
 @click.pass_obj
 def rollback(obj: Context, name: str, to: str | None, with_database: bool, yes: bool,
-             health_path: str, health_timeout: int) -> None:  # fmt: skip
+             health_path: str, health_timeout: int, access_key: Path | None) -> None:  # fmt: skip
     """Switch NAME back to its previous good release; the current one is marked bad."""
     if with_database and not yes:
         click.confirm(f"Replace the database of {name!r} with its snapshot from before the "
                       "current release? A backup of it is taken first", abort=True)  # fmt: skip
+    login = _key_login(obj, access_key)
+    if login is not None:
+        with _errors():
+            keyed = keyaccess.rollback(login, name, to, with_database,
+                                       (health_path, health_timeout))  # fmt: skip
+        _key_released(name, keyed)
+        return
     with _errors(), _progress() as progress:
         done = ops.rollback(obj.target(), name, to, health=(health_path, health_timeout),
                             on_progress=progress, with_database=with_database)  # fmt: skip
@@ -699,11 +762,16 @@ def rollback(obj: Context, name: str, to: str | None, with_database: bool, yes: 
 @main.command()
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_access_key
 @click.pass_obj
-def releases(obj: Context, name: str, as_json: bool) -> None:
+def releases(obj: Context, name: str, as_json: bool, access_key: Path | None) -> None:
     """The releases of NAME: which one is current, and each deploy's outcome."""
+    login = _key_login(obj, access_key)
     with _errors(), _progress() as progress:
-        data = ops.releases(obj.target(), name, on_progress=progress)
+        if login is not None:
+            data = keyaccess.releases(login, name)
+        else:
+            data = ops.releases(obj.target(), name, on_progress=progress)
     if as_json:
         _echo_json(data)
         return
@@ -890,6 +958,71 @@ def lock_release(obj: Context, force: bool) -> None:
         click.echo(f"host {obj.host}: the lock was free; cleared what {holder_text(holder)} left")
     else:
         click.echo(f"host {obj.host}: the lock was free")
+
+
+@main.group("access")
+def access_group() -> None:
+    """Deploy access per site: SSH keys that may deploy, roll back and read one site only.
+
+    A granted key logs in as siteops-access@<host>, where sshd forces the
+    site's access command (no shell, no terminal, no forwarding) and sudo lets
+    it run as root for that site alone: deploy, rollback, releases, status and
+    logs. `siteops deploy|rollback|releases|logs SITE --access-key KEY` acts
+    with it (no operator key, no sites file needed).
+    """
+
+
+@access_group.command("grant")
+@click.argument("name")
+@click.option("--name", "grant", required=True,
+              help="Who holds the key: 1-32 of a-z, digits and hyphens.")  # fmt: skip
+@click.option("--key", required=True, help="The public key: a .pub file, or its line.")
+@click.pass_obj
+def access_grant(obj: Context, name: str, grant: str, key: str) -> None:
+    """Let a key deploy NAME, roll it back and read its releases, status and logs."""
+    with _errors():
+        try:
+            line = access_rules.public_key(key)
+        except ValueError as exc:
+            raise SiteModelError(f"access grant {name}", [f"key: {exc}"]) from None
+    changes = SiteChanges(grant_access=((grant, line),))
+    _change(obj, name, changes, purpose=f"access grant {name} --name {grant}",
+            unchanged=f"{grant} already has access with this key")  # fmt: skip
+    click.echo(f"{grant} acts with: siteops --host {obj.host} deploy {name} --source DIR "
+               "--access-key PRIVATE_KEY (also rollback, releases, logs; or "
+               f"ssh siteops-access@HOST status {name})")  # fmt: skip
+
+
+@access_group.command("revoke")
+@click.argument("name")
+@click.option("--name", "grant", required=True, help="The grant to revoke.")
+@click.pass_obj
+def access_revoke(obj: Context, name: str, grant: str) -> None:
+    """Take a key's access to NAME away (its login stops working at once)."""
+    _change(obj, name, SiteChanges(revoke_access=(grant,)),
+            purpose=f"access revoke {name} --name {grant}")  # fmt: skip
+
+
+@access_group.command("list")
+@click.argument("names", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def access_list(obj: Context, names: tuple[str, ...], as_json: bool) -> None:
+    """The keys granted for each site (or the named ones), from the registry."""
+    sites = _load(obj)
+    unknown = [n for n in names if n not in sites.sites]
+    if unknown:
+        _fail([f"site: {n!r} is not in the registry of {obj.host}" for n in unknown],
+              EXIT_BAD_INPUT)  # fmt: skip
+    grants = access_rules.grants(sites, list(names))
+    if as_json:
+        _echo_json({"host": obj.host, "access": grants})
+        return
+    if not grants:
+        click.echo("no access granted")
+        return
+    rows = [[g["site"], g["name"], g["fingerprint"], g["comment"]] for g in grants]
+    click.echo(show.table(["SITE", "NAME", "KEY", "COMMENT"], rows))
 
 
 @main.command("audit")

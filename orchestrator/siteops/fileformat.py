@@ -20,7 +20,7 @@ from typing import Any
 
 FORMAT_KEY = "siteops_sites_format"
 # The format this siteops writes, and the newest it reads.
-SITES_FORMAT = 2
+SITES_FORMAT = 3
 # The format of a file without FORMAT_KEY (written before the format was versioned).
 UNVERSIONED_FORMAT = 0
 UPGRADE_HINT = "upgrade siteops (pip install --upgrade siteops)"
@@ -39,11 +39,17 @@ def _from_1(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, FORMAT_KEY: 2}
 
 
+def _from_2(data: dict[str, Any]) -> dict[str, Any]:
+    """2 -> 3: sites may grant deploy access to SSH keys (none by default)."""
+    return {**data, FORMAT_KEY: 3}
+
+
 # The migration from each format to the next one, keyed by the format it reads.
 # Each one returns new data and leaves its argument as it was.
 MIGRATIONS: dict[int, Migration] = {
     0: _from_0,
     1: _from_1,
+    2: _from_2,
 }
 
 

@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from siteops.access import ACCESS_NAME_PATTERN, check_access_key, check_access_name, key_blob
 from siteops.fileformat import FORMAT_KEY, SITES_FORMAT, check_format
 from siteops.naming import (
     COMPONENT_NAME_PATTERN,
@@ -56,6 +57,11 @@ ComponentName = Annotated[
     str,
     AfterValidator(check_component_name),
     WithJsonSchema({"type": "string", "pattern": COMPONENT_NAME_PATTERN}),
+]
+AccessName = Annotated[
+    str,
+    AfterValidator(check_access_name),
+    WithJsonSchema({"type": "string", "pattern": ACCESS_NAME_PATTERN}),
 ]
 Domain = Annotated[
     str,
@@ -254,6 +260,16 @@ class Tls(_Strict):
         return self
 
 
+class AccessGrant(_Strict):
+    """An SSH key that may deploy, roll back and read this site only (roles/site_access)."""
+
+    key: Annotated[str, AfterValidator(check_access_key)] = Field(
+        min_length=1,
+        max_length=16384,
+        description="One OpenSSH public key line (type, base64 key, optional comment).",
+    )
+
+
 class Site(_Strict):
     """One site: its names, processes, ports, data services, limits and TLS."""
 
@@ -295,6 +311,14 @@ class Site(_Strict):
     # A dict, not Tls(): validated as the field (so a missing email is reported at
     # "tls") instead of failing inside the factory, which hides every other problem.
     tls: Tls = Field(default_factory=lambda: {"enabled": True})  # type: ignore[assignment]
+    access: dict[AccessName, AccessGrant] = Field(
+        default_factory=dict,
+        description=(
+            "Deploy access by name (siteops access grant): each key may deploy, roll back "
+            "and read the releases, status and logs of this site, nothing else."
+        ),
+        json_schema_extra={"additionalProperties": False},
+    )
 
     @field_validator("components")
     @classmethod
@@ -426,7 +450,15 @@ class HostSites(_Strict):
     def _unique_across_sites(cls, sites: dict[str, Site]) -> dict[str, Site]:
         blocks: dict[int, str] = {}
         domains: dict[str, str] = {}
+        keys: dict[str, str] = {}
         for name, site in sites.items():
+            for grant, access in site.access.items():
+                holder = keys.setdefault(key_blob(access.key), f"{name}/{grant}")
+                if holder != f"{name}/{grant}":
+                    raise ValueError(
+                        f"the access key of {name}/{grant} is already granted as {holder}; "
+                        "a key may deploy one site (give each site its own key)"
+                    )
             holder = blocks.setdefault(site.port_block, name)
             if holder != name:
                 raise ValueError(

@@ -35,7 +35,8 @@ _SERVICES = """
     nginx postgres postgresql redis redis-server certbot letsencrypt pebble sshd ssh ufw
     fail2ban nftables logrotate cron rsyslog syslog dbus docker containerd mysql mariadb
     memcached exim postfix dovecot bind named ntp chrony uuidd tcpdump apt dpkg debian
-    ubuntu admin administrator git ftp www http https localhost siteops ansible deploy
+    ubuntu admin administrator git ftp www http https localhost siteops siteops-access
+    ansible deploy
     system systemd user default template0 template1 public
 """
 # Debian's base accounts, the services siteops installs or a VPS commonly runs,

@@ -86,6 +86,33 @@ def _inventory_host_vars(hosts_file: Path, host: str) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def connection_argv(
+    variables: Mapping[str, Any], host: str, user: str | None = None, key: Path | None = None
+) -> list[str]:
+    """``ssh [options] user@address`` as the inventory reaches ``host``.
+
+    ``user`` and ``key`` stand in for the inventory's login (a site's access
+    key, roles/site_access): then that key alone is offered.
+    """
+    connection = variables.get("ansible_connection", "ssh")
+    if connection not in ("ssh", "smart", "paramiko"):
+        raise RemoteError(
+            f"host {host!r} is reached with ansible_connection={connection}; "
+            "direct commands need SSH"
+        )
+    argv = ["ssh", "-o", "BatchMode=yes"]
+    if "ansible_port" in variables:
+        argv += ["-p", str(variables["ansible_port"])]
+    if key is not None:
+        argv += ["-i", str(key), "-o", "IdentitiesOnly=yes"]
+    elif "ansible_ssh_private_key_file" in variables:
+        argv += ["-i", str(variables["ansible_ssh_private_key_file"])]
+    argv += shlex.split(str(variables.get("ansible_ssh_common_args", "")))
+    argv += shlex.split(str(variables.get("ansible_ssh_extra_args", "")))
+    login = user or str(variables.get("ansible_user", "root"))
+    return [*argv, f"{login}@{variables.get('ansible_host', host)}"]
+
+
 def ssh_argv(
     variables: Mapping[str, Any], host: str, remote: Sequence[str], raw_suffix: str = ""
 ) -> list[str]:
@@ -94,24 +121,10 @@ def ssh_argv(
     ``raw_suffix`` is appended to the remote command line unquoted, for the
     login shell to expand (``"$SSH_USER_AUTH"``).
     """
-    connection = variables.get("ansible_connection", "ssh")
-    if connection not in ("ssh", "smart", "paramiko"):
-        raise RemoteError(
-            f"host {host!r} is reached with ansible_connection={connection}; "
-            "direct commands need SSH"
-        )
     user = str(variables.get("ansible_user", "root"))
-    argv = ["ssh", "-o", "BatchMode=yes"]
-    if "ansible_port" in variables:
-        argv += ["-p", str(variables["ansible_port"])]
-    if "ansible_ssh_private_key_file" in variables:
-        argv += ["-i", str(variables["ansible_ssh_private_key_file"])]
-    argv += shlex.split(str(variables.get("ansible_ssh_common_args", "")))
-    argv += shlex.split(str(variables.get("ansible_ssh_extra_args", "")))
-    address = str(variables.get("ansible_host", host))
     command = list(remote) if user == "root" else ["sudo", "-n", *remote]
     line = shlex.join(command) + (f" {raw_suffix}" if raw_suffix else "")
-    return [*argv, f"{user}@{address}", "--", line]
+    return [*connection_argv(variables, host), "--", line]
 
 
 def log_command(site: str, component: str | None, lines: int, follow: bool) -> list[str]:

@@ -18,6 +18,7 @@ import hmac
 import json
 import re
 import secrets
+import shlex
 import string
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -187,6 +188,155 @@ def release_slots(spares: Iterable[Mapping[str, Any]]) -> str:
         for s in spares
         if not s.get("stopped")
     )
+
+
+def release_settings(
+    sites: Mapping[str, Any], layout: Mapping[str, str], common: Mapping[str, Any]
+) -> dict[str, dict[str, str]]:
+    """What siteops-release reads about each site (its settings file), by site.
+
+    ``layout`` holds the host layout's ``unit_format``, ``spare_unit_format``,
+    ``slice_format``, ``slice_dash_escape``, ``nginx_config_format`` and
+    ``spare_link``; ``common`` the settings every site shares (KEEP,
+    DRAIN_TIMEOUT, HOOK_TIMEOUT and the build environment). Per site: RUNTIME,
+    UNITS (its process units), HEALTH_PORT (the frontend's port; empty for a
+    static site, checked through nginx), HEALTH_HOST, SLOTS, SPARE_LINK, SLICE,
+    NGINX_CONF and DATABASE (the site's name, or empty without a database).
+    """
+    slices = slice_names(sites, layout["slice_format"], layout["slice_dash_escape"])
+    out: dict[str, dict[str, str]] = {}
+    for site, record in sites.items():
+        units = site_units({site: record}, layout["unit_format"])
+        frontend = record["components"]["frontend"]
+        static = frontend["runtime"] == "static"
+        database = (record.get("database") or {}).get("enabled", True)
+        out[site] = {
+            **{str(k): str(v) for k, v in common.items()},
+            "RUNTIME": str(frontend["runtime"]),
+            "UNITS": " ".join(u["unit"] for u in units),
+            "HEALTH_PORT": "" if static else str(frontend["port"]),
+            "HEALTH_HOST": str(record["domains"]["primary"]),
+            "SLOTS": release_slots(spare_units(units, layout["spare_unit_format"])),
+            "SPARE_LINK": layout["spare_link"],
+            "SLICE": slices[site],
+            "NGINX_CONF": layout["nginx_config_format"] % site,
+            "DATABASE": site if database else "",
+        }
+    return out
+
+
+_SHELL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def shell_settings(settings: Mapping[str, Any]) -> str:
+    """``KEY='value'`` lines for a shell to source, in key order, each value quoted.
+
+    A name a shell could not assign (``ValueError``) is refused rather than
+    written into a file that root sources.
+    """
+    lines = []
+    for key in sorted(settings):
+        if not _SHELL_NAME.match(str(key)):
+            raise ValueError(f"{key!r} is not a shell variable name")
+        lines.append(f"{key}={shlex.quote(str(settings[key]))}\n")
+    return "".join(lines)
+
+
+def settings_files(settings: Mapping[str, Mapping[str, Any]], path: str) -> list[dict[str, Any]]:
+    """The entries of siteops.hosting.site_files writing each site's settings (root only, 0600).
+
+    ``settings`` is ``{site: {KEY: value}}``; ``path`` a format string given
+    ``site`` (``"/var/lib/siteops/releases/{site}.settings"``); each file holds
+    :func:`shell_settings` of the site's settings.
+    """
+    return [
+        {"path": path.format(site=site), "state": "file", "content": shell_settings(values),
+         "owner": "root", "group": "root", "mode": "0600"}
+        for site, values in settings.items()
+    ]  # fmt: skip
+
+
+# An access grant's name, and an OpenSSH public key as authorized_keys takes it
+# (orchestrator/siteops/model.py checks the same; tests/test_filters.py holds them equal).
+ACCESS_NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+ACCESS_KEY_TYPES = (
+    "ssh-ed25519",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
+    "ssh-rsa",
+)
+
+
+def access_key_blob(key: str) -> tuple[str, str]:
+    """``(type, base64 blob)`` of an OpenSSH public key line; ``ValueError`` naming the rule.
+
+    The blob must decode and name the same type inside; a comment after it is
+    allowed (and dropped by the callers); options before the type are not.
+    """
+    parts = str(key).strip().split()
+    if len(parts) < 2 or parts[0] not in ACCESS_KEY_TYPES:
+        raise ValueError(
+            "an access key must be one OpenSSH public key line: type ("
+            + ", ".join(ACCESS_KEY_TYPES)
+            + "), base64 key, optional comment"
+        )
+    if any(ord(c) < 32 or ord(c) == 127 for c in str(key).strip()):
+        raise ValueError("an access key is one line without control characters")
+    try:
+        blob = base64.b64decode(parts[1], validate=True)
+    except ValueError:
+        raise ValueError("the access key's base64 part does not decode") from None
+    length = int.from_bytes(blob[:4], "big") if len(blob) >= 4 else -1
+    if blob[4 : 4 + length].decode("ascii", "replace") != parts[0]:
+        raise ValueError(f"the access key's base64 part is not a {parts[0]} key")
+    return parts[0], parts[1]
+
+
+def access_files(
+    sites: Mapping[str, Any], paths: Mapping[str, str], command: str, user: str
+) -> list[dict[str, Any]]:
+    """The entries of siteops.hosting.site_files for each site's deploy access.
+
+    A site whose record grants ``access`` (``{name: {key}}``) gets
+    ``paths["keys"]`` (authorized_keys lines: each key forced to run
+    ``sudo -n <command> <site> <name>``, with ``restrict``) and
+    ``paths["sudoers"]`` (``user`` may run exactly that command as root, once
+    per grant; checked with visudo); a site without grants gets neither.
+    ``paths`` are format strings given ``site``. A key granted twice (to two
+    names or sites) is refused: sshd would use its first line only.
+    """
+    out: list[dict[str, Any]] = []
+    seen: dict[str, str] = {}
+    for site, record in sites.items():
+        keys_path = paths["keys"].format(site=site)
+        sudoers_path = paths["sudoers"].format(site=site)
+        grants = (record or {}).get("access") or {}
+        if not grants:
+            out += [{"path": p, "state": "absent"} for p in (keys_path, sudoers_path)]
+            continue
+        keys = [f"# siteops: deploy access to site {site} (roles/site_access)\n"]
+        rules = [f"# siteops: deploy access to site {site}: its access command, nothing else\n"]
+        for name in sorted(grants):
+            if not ACCESS_NAME.match(str(name)):
+                raise ValueError(f"siteops_sites.{site}.access: {name!r} is not a valid grant name")
+            kind, blob = access_key_blob(str((grants[name] or {}).get("key", "")))
+            holder = seen.setdefault(blob, f"{site}/{name}")
+            if holder != f"{site}/{name}":
+                raise ValueError(
+                    f"siteops_sites.{site}.access.{name}: the key is already granted as {holder}"
+                )
+            forced = f"sudo -n {command} {site} {name}"
+            keys.append(f'restrict,command="{forced}" {kind} {blob} siteops:{site}:{name}\n')
+            rules.append(f"{user} ALL=(root) NOPASSWD: {command} {site} {name}\n")
+        out.append({"path": keys_path, "state": "file", "content": "".join(keys),
+                    "owner": "root", "group": "root", "mode": "0644"})  # fmt: skip
+        out.append({"path": sudoers_path, "state": "file", "content": "".join(rules),
+                    "owner": "root", "group": "root", "mode": "0440",
+                    "validate": "/usr/sbin/visudo -cqf %s"})  # fmt: skip
+    return out
 
 
 def site_jobs(sites: Mapping[str, Any], unit_format: str) -> list[dict[str, Any]]:
@@ -693,6 +843,10 @@ class FilterModule:
             "spare_units": spare_units,
             "spare_port": spare_port,
             "release_slots": release_slots,
+            "release_settings": release_settings,
+            "shell_settings": shell_settings,
+            "settings_files": settings_files,
+            "access_files": access_files,
             "site_env_keys": site_env_keys,
             "certs_wanted": certs_wanted,
             "certs_current": certs_current,

@@ -3,12 +3,14 @@
 One baked sandbox (releases, not installation) with two sites of two components each (a
 frontend and an api, both behind nginx): ``zdnode`` (Node, no database) and ``zdpy``
 (Python, with its database). A load loop sends requests through nginx to both sites for the
-whole of each switch; every answer must be a 200 from the expected version. The tests
+whole of each switch; every answer must be a 200 from the expected version. The last test
+gives a key deploy access to one site and proves it can do nothing else. The tests
 build on each other in file order.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -45,6 +47,7 @@ NODE_API = 'process.argv[2] = "api";\nrequire("./server.js");\n'
 PY_APP = """\
 # A versioned Python app (standard library): the frontend, and the api through api.py.
 import http.server
+import json
 import os
 import sys
 
@@ -392,3 +395,77 @@ def test_a_deploy_killed_during_its_switch_is_finished_by_the_next_without_a_dro
     assert host.siteops("doctor", "zdnode", check=False).returncode == 0
     assert on_host(host, "systemctl show -P MemoryMax zdnode.slice") == str(512 * 1024**2)
     assert on_host(host, "systemctl is-active zdnode-frontend.spare.service || true") == "inactive"
+
+
+def key_ssh(host: Host, key: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``ssh siteops-access@sandbox ARGS`` with ``key`` alone and the sandbox's pinned host key."""
+    known = host.inventory / ".ssh" / "known_hosts"
+    return subprocess.run(
+        ["ssh", "-o", f"UserKnownHostsFile={known}", "-o", "BatchMode=yes",
+         "-o", "IdentitiesOnly=yes", "-i", str(key), "-p", str(host.ssh_port),
+         *args[:-1], "siteops-access@127.0.0.1", args[-1]],
+        capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def test_a_key_granted_for_one_site_deploys_it_and_nothing_else(
+    host: Host, sources: Path, tmp_path: Path
+) -> None:
+    key = tmp_path / "dev"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "dev@laptop",
+                    "-f", str(key)], check=True)  # fmt: skip
+    registry = host.sites_file.read_bytes()
+    bad = host.siteops("access", "grant", "zdnode", "--name", "dev", "--key", str(key), check=False)
+    assert bad.returncode == 2 and "is a private key; give its .pub file" in bad.stderr
+    assert host.sites_file.read_bytes() == registry  # refused: nothing written
+    host.siteops("access", "grant", "zdnode", "--name", "dev", "--key", f"{key}.pub")
+    listed = host.siteops("access", "list", "zdnode").stdout
+    assert "dev" in listed and "dev@laptop" in listed
+    assert re.search(r"\b0 changed\b", host.siteops("apply", "zdnode").stdout)
+
+    # With the key: a deploy of its own site under the load loop, as any deploy drops nothing.
+    as_dev = ("--access-key", str(key))
+    with Load(HTTP_PORT) as load:
+        time.sleep(1)
+        done = host.siteops("deploy", "zdnode", "--source", source(sources, "zdnode", 90), *as_dev)
+        switched = time.monotonic()
+        time.sleep(1)
+    assert "zdnode: deployed" in done.stdout
+    assert load.failures() == []
+    late = [a for a in load.answers if a.site == "zdnode" and a.sent > switched]
+    assert late and {a.version for a in late} == {90}
+    deployed = re.search(r"deployed (\S+) ", done.stdout)
+    assert deployed, done.stdout
+    releases = host.siteops("releases", "zdnode", "--json", *as_dev).stdout
+    assert json.loads(releases)["current"] == deployed[1]
+    assert json.loads(releases)["serving_ports"] == [3100, 4000]
+    assert "access:dev" in releases  # the release log names who deployed it
+    logs = host.siteops("logs", "zdnode", "-n", "5", *as_dev).stdout
+    assert "==> /srv/sites/zdnode/shared/logs/frontend.log <==" in logs
+    status = key_ssh(host, key, "status zdnode")
+    assert status.returncode == 0 and "unit zdnode-frontend.service: active" in status.stdout
+    host.siteops("rollback", "zdnode", *as_dev)
+    assert versions(host)[("zdnode", "/")] == 81
+    audit = on_host(host, "sudo -n tail -n 5 /var/log/siteops/audit.jsonl")
+    assert '"user": "access:dev"' in audit and '"command": "rollback zdnode"' in audit
+
+    # Nothing else: not the other site, not its .env, no shell, nothing as root.
+    before = versions(host)[("zdpy", "/")]
+    other = host.siteops("deploy", "zdpy", "--source", source(sources, "zdpy", 91), *as_dev,
+                         check=False)  # fmt: skip
+    assert other.returncode == 2 and "may deploy site zdnode only" in other.stderr
+    assert versions(host)[("zdpy", "/")] == before
+    for command in ("cat /srv/sites/zdpy/shared/.env", "sh -i", "sudo -n id", "id",
+                    "releases zdpy", "logs zdpy -n 5", "status zdnode; id"):  # fmt: skip
+        done = key_ssh(host, key, command)
+        assert done.returncode != 0, command
+        assert "DATABASE_URL" not in done.stdout and "uid=" not in done.stdout, command
+    shell = key_ssh(host, key, "-tt", "bash")
+    assert shell.returncode != 0 and "uid=" not in shell.stdout
+
+    # Revoked: the key no longer logs in.
+    host.siteops("access", "revoke", "zdnode", "--name", "dev")
+    gone = host.siteops("deploy", "zdnode", "--source", source(sources, "zdnode", 92), *as_dev,
+                        check=False)  # fmt: skip
+    assert gone.returncode != 0 and "could not log in" in gone.stderr
+    assert versions(host)[("zdnode", "/")] == 81

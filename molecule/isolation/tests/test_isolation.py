@@ -319,3 +319,51 @@ def test_a_removed_component_loses_its_unit_and_comes_back_when_re_added(
     # Its spare slot for switching releases is back too, on the other port of its pair.
     spare = host.file("/etc/systemd/system/shop-api.spare.service")
     assert spare.exists and "PORT=4001 exec" in spare.content_string
+
+
+ACCESS = "/usr/local/sbin/siteops-access"
+
+
+def as_access(host: testinfra.host.Host, request: str, site: str = A) -> tuple[int, str]:
+    """What the forced command of shop's key "dev" does with ``request`` (sudo as over SSH)."""
+    done = host.run(
+        f"SSH_ORIGINAL_COMMAND={request!r} runuser -u siteops-access -- "
+        f"sudo -n {ACCESS} {site} dev </dev/null"
+    )
+    return done.rc, done.stdout + done.stderr
+
+
+def test_a_deploy_key_is_forced_to_its_own_site_and_may_run_nothing_else_as_root(
+    host: testinfra.host.Host,
+) -> None:
+    keys = host.file("/var/lib/siteops/access/.ssh/authorized_keys")
+    assert (keys.user, keys.mode) == ("root", 0o644)  # the account cannot change its keys
+    lines = [line for line in keys.content_string.splitlines() if not line.startswith("#")]
+    assert len(lines) == 1
+    assert lines[0].startswith(f'restrict,command="sudo -n {ACCESS} {A} dev" ssh-ed25519 ')
+    assert not host.file(f"/etc/sudoers.d/siteops-access-{B}").exists
+    rules = host.file(f"/etc/sudoers.d/siteops-access-{A}")
+    assert (rules.user, rules.mode) == ("root", 0o440)
+    # sudo allows exactly A's access command for "dev", nothing else.
+    allowed = host.run("sudo -l -U siteops-access").stdout
+    assert f"(root) NOPASSWD: {ACCESS} {A} dev" in allowed
+    assert allowed.count("NOPASSWD") == 1
+    for command in (f"{ACCESS} {B} dev", f"{ACCESS} {A} other", "id", "/bin/sh -c id"):
+        done = host.run(f"runuser -u siteops-access -- sudo -n {command} </dev/null")
+        assert done.rc != 0 and "uid=0" not in done.stdout, command
+    # The access command: its own site's releases and status; never another site's.
+    code, out = as_access(host, f"releases {A}")
+    assert code == 0, out
+    assert json.loads(out)["site"] == A
+    code, out = as_access(host, f"status {A}")
+    assert code == 0 and "unit shop-frontend.service: active" in out, out
+    for request in (
+        f"releases {B}",
+        f"logs {B}",
+        "sh",
+        f"status {A}; id",
+        f"deploy {B} 20261128T120000Z",
+    ):
+        code, out = as_access(host, request)
+        assert code == 2 and "uid=0" not in out, (request, out)
+        assert "siteops-access:" in out, out
