@@ -323,7 +323,7 @@ ED25519 = (
     + base64.b64encode(b"\x00\x00\x00\x0bssh-ed25519\x00\x00\x00\x20" + bytes(range(32))).decode()
 )
 ACCESS_PATHS = {
-    "keys": "/etc/siteops/access.d/{site}.keys",
+    "fragment": "/etc/siteops/access.d/{site}.keys",
     "sudoers": "/etc/sudoers.d/siteops-access-{site}",
 }
 ACCESS_COMMAND = "/usr/local/sbin/siteops-access"

@@ -301,7 +301,7 @@ def access_files(
     """The entries of siteops.hosting.site_files for each site's deploy access.
 
     A site whose record grants ``access`` (``{name: {key}}``) gets
-    ``paths["keys"]`` (authorized_keys lines: each key forced to run
+    ``paths["fragment"]`` (authorized_keys lines: each key forced to run
     ``sudo -n <command> <site> <name>``, with ``restrict``) and
     ``paths["sudoers"]`` (``user`` may run exactly that command as root, once
     per grant; checked with visudo); a site without grants gets neither.
@@ -311,7 +311,7 @@ def access_files(
     out: list[dict[str, Any]] = []
     seen: dict[str, str] = {}
     for site, record in sites.items():
-        keys_path = paths["keys"].format(site=site)
+        keys_path = paths["fragment"].format(site=site)
         sudoers_path = paths["sudoers"].format(site=site)
         grants = (record or {}).get("access") or {}
         if not grants:
