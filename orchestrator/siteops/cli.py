@@ -20,6 +20,7 @@ import yaml
 
 from siteops import __version__, control, coordination, keyaccess
 from siteops import access as access_rules
+from siteops import backups as site_backups
 from siteops import display as show
 from siteops import hosts as host_checks
 from siteops import operations as ops
@@ -958,6 +959,75 @@ def lock_release(obj: Context, force: bool) -> None:
         click.echo(f"host {obj.host}: the lock was free; cleared what {holder_text(holder)} left")
     else:
         click.echo(f"host {obj.host}: the lock was free")
+
+
+def _size(size: float) -> str:
+    """Bytes as people read them: 512 B, 3.4 MiB."""
+    for unit in ("B", "KiB", "MiB"):
+        if size < 1024:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"
+
+
+@main.command("backup")
+@click.argument("name")
+@click.pass_obj
+def backup_command(obj: Context, name: str) -> None:
+    """Back NAME up now (its database, shared/uploads and .env), as the daily backup does."""
+    with _errors(), _progress() as progress:
+        last = site_backups.backup(obj.target(project_needed=False), name, progress)
+    click.echo(f"{name}: backup {last.get('backup')} taken ({last.get('message')})")
+
+
+@main.command("backups")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def backups_command(obj: Context, name: str, as_json: bool) -> None:
+    """The backups of NAME on its host, newest first: size, what each holds, restore test."""
+    with _errors():
+        data = site_backups.backups(obj.target(project_needed=False), name)
+    if as_json:
+        _echo_json({"site": name, **data})
+        return
+    rows = [[b["id"], b["kind"], _size(int(b["size"])), " + ".join(b["holds"]),
+             "passed" if b["restore_tested"] else ""] for b in data.get("backups", [])]  # fmt: skip
+    if rows:
+        click.echo(show.table(["BACKUP", "KIND", "SIZE", "HOLDS", "RESTORE TEST"], rows))
+    else:
+        click.echo(f"{name}: no backups yet")
+    for label, key in (("last backup", "last"), ("last restore test", "restore_test")):
+        status = data.get(key) or {}
+        if status:
+            click.echo(f"{label}: {status.get('result')} at {status.get('at')} "
+                       f"({status.get('backup')}: {status.get('message')})")  # fmt: skip
+
+
+@main.command("restore")
+@click.argument("name")
+@click.option("--backup", "backup_id", help="The backup to restore (default: the newest).")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_obj
+def restore_command(obj: Context, name: str, backup_id: str | None, yes: bool) -> None:
+    """Restore NAME's database and shared/uploads from a backup.
+
+    A backup of the current state is taken first; afterwards the site's units
+    restart and the site must answer through nginx (exit 1 otherwise).
+    """
+    if not yes:
+        click.confirm(f"Replace the database and uploads of {name!r} with backup "
+                      f"{backup_id or '(the newest)'}? A backup of the current state is taken "
+                      "first", abort=True)  # fmt: skip
+    with _errors(), _progress() as progress:
+        done = site_backups.restore(obj.target(project_needed=False), name, backup_id, progress)
+    click.echo(f"  backup of the state before: {done.safety}")
+    if done.units:
+        click.echo(control.serving_text(done.units))
+    click.echo(f"{name}: restored from {done.backup}; nginx answers {done.code}")
+    if not 200 <= done.code < 400:
+        raise SystemExit(1)
+    _exit_unless_serving(done.units)
 
 
 @main.group("access")

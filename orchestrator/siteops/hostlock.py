@@ -270,6 +270,18 @@ class HostSession:
         answer = self._request({"op": "restart", "units": list(units)}, "restarted")
         return dict(answer.get("units") or {})
 
+    def backup(self, root: str, site: str) -> dict[str, Any]:
+        """A backup of ``site`` now (its backup unit); ``error`` says why it failed."""
+        return self._request({"op": "backup", "root": root, "site": site}, "backed-up")
+
+    def restore(self, site: str, backup: str) -> dict[str, Any]:
+        """Restore ``site``'s database and uploads from ``backup``; ``error`` says why not."""
+        return self._request({"op": "restore", "site": site, "backup": backup}, "restored")
+
+    def through_nginx(self, domain: str) -> int:
+        """The status code nginx on the host answers ``/`` of ``domain`` with (0: none)."""
+        return int(self._request({"op": "nginx", "domain": domain}, "answered").get("code") or 0)
+
     def finish(self, result: str, sites: Sequence[str] | None = None) -> None:
         """Tell the host how the command ended (for its audit log)."""
         request: dict[str, Any] = {"op": "finish", "result": result}
@@ -381,6 +393,11 @@ def audit_entries(variables: Mapping[str, Any], host: str) -> list[dict[str, Any
     # In the order the commands started: a run that died on the host is logged when
     # the next run takes its lock over, with its own start time.
     return sorted((e for e in entries if isinstance(e, dict)), key=lambda e: str(e.get("time")))
+
+
+def list_backups(variables: Mapping[str, Any], host: str, root: str, site: str) -> dict[str, Any]:
+    """The backups of ``site`` on the host (newest first), its last backup and restore test."""
+    return _one_shot(variables, host, "backups", _config(root=root, site=site))[1]
 
 
 def read_env(variables: Mapping[str, Any], host: str, path: str) -> list[dict[str, Any]] | None:

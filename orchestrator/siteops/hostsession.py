@@ -249,6 +249,12 @@ def session(config: dict[str, Any], key: str | None) -> int:
                 _say("serving", units=serving(request["units"], request["timeout"]))
             elif request["op"] == "restart":
                 _say("restarted", units=restart_units(request["units"]))
+            elif request["op"] == "backup":
+                _say("backed-up", **take_backup(request["root"], request["site"]))
+            elif request["op"] == "restore":
+                _say("restored", **restore_backup(request["site"], request["backup"]))
+            elif request["op"] == "nginx":
+                _say("answered", **through_nginx(request["domain"]))
             elif request["op"] == "finish":
                 audit["result"] = request["result"]
                 audit["sites"] = request.get("sites", audit["sites"])
@@ -427,6 +433,77 @@ def serving(units: dict[str, int | None], timeout: float) -> dict[str, dict[str,
         time.sleep(0.2)
 
 
+def _json_file(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def list_backups(root: str, site: str) -> dict[str, Any]:
+    """Each backup of ``site``, newest first, with the last backup's and restore test's results.
+
+    A backup: ``id``, ``kind`` (daily, final, before-drop), ``size`` (bytes),
+    ``holds`` (database, files), ``restore_tested`` (the weekly restore test
+    restored this one, and it passed).
+    """
+    base = Path(root) / site
+    tested = _json_file(base / "status" / "restore-test.json")
+    backups: list[dict[str, Any]] = []
+    names = sorted((p.name for p in base.glob("2*Z*")), reverse=True) if base.is_dir() else []
+    for name in names:
+        entry = base / name
+        if entry.is_symlink() or not entry.is_dir() or name.endswith(".partial"):
+            continue
+        files = {p.name: p.stat().st_size for p in entry.iterdir() if p.is_file()}
+        kind = name.rpartition("Z-")[2] if "Z-" in name else "daily"
+        holds = (["database"] if "db.dump" in files else []) + (
+            ["shared/" if kind == "final" else "uploads, .env"] if "files.tar.gz" in files else []
+        )
+        backups.append({
+            "id": name, "kind": kind, "size": sum(files.values()), "holds": holds,
+            "restore_tested": tested.get("backup") == name and tested.get("result") == "ok",
+        })  # fmt: skip
+    return {"backups": backups, "last": _json_file(base / "status" / "backup.json"),
+            "restore_test": tested}  # fmt: skip
+
+
+def take_backup(root: str, site: str) -> dict[str, Any]:
+    """A backup of ``site`` now, by its backup unit (its result is what status and doctor read)."""
+    done = subprocess.run(["systemctl", "start", f"siteops-backup@{site}.service"],
+                          check=False, capture_output=True, text=True)  # fmt: skip
+    last = _json_file(Path(root) / site / "status" / "backup.json")
+    error = None
+    if done.returncode != 0:
+        error = str(last.get("message") or done.stderr.strip() or "the backup unit failed")
+    return {"error": error, "last": last}
+
+
+def restore_backup(site: str, backup: str) -> dict[str, Any]:
+    """The database and shared/uploads of ``site`` from ``backup`` (siteops-restore)."""
+    done = subprocess.run(["/usr/local/sbin/siteops-restore", site, backup],
+                          check=False, capture_output=True, text=True)  # fmt: skip
+    said = (done.stdout + done.stderr).strip()
+    return {"error": None if done.returncode == 0 else said[-2000:] or "siteops-restore failed",
+            "output": said[-2000:]}  # fmt: skip
+
+
+def through_nginx(domain: str) -> dict[str, Any]:
+    """The status code nginx answers ``/`` of ``domain`` with (over HTTPS when it redirects)."""
+    codes: list[str] = []
+    for scheme, port in (("http", 80), ("https", 443)):
+        done = subprocess.run(
+            ["curl", "-sk", "-o", "/dev/null", "-m", "10", "-w", "%{http_code}",
+             "--resolve", f"{domain}:{port}:127.0.0.1", f"{scheme}://{domain}/"],
+            check=False, capture_output=True, text=True,
+        )  # fmt: skip
+        codes.append(done.stdout.strip() or "000")
+        if codes[-1] not in ("301", "302", "307", "308"):
+            break
+    return {"code": int(codes[-1]) if codes[-1].isdigit() else 0, "scheme": scheme}
+
+
 def read_env(config: dict[str, Any]) -> int:
     try:
         text = Path(config["path"]).read_text(encoding="utf-8")
@@ -514,6 +591,9 @@ def main(argv: list[str]) -> int:
         return audit_lines(config)
     if mode == "env":
         return read_env(config)
+    if mode == "backups":
+        _say("backups", **list_backups(config["root"], config["site"]))
+        return 0
     _say("error", message=f"unknown mode {mode!r}")
     return 2
 

@@ -3,9 +3,9 @@
 One baked sandbox (releases, not installation) with two sites of two components each (a
 frontend and an api, both behind nginx): ``zdnode`` (Node, no database) and ``zdpy``
 (Python, with its database). A load loop sends requests through nginx to both sites for the
-whole of each switch; every answer must be a 200 from the expected version. The last test
-gives a key deploy access to one site and proves it can do nothing else. The tests
-build on each other in file order.
+whole of each switch; every answer must be a 200 from the expected version. Then, on the
+same sites: a key given deploy access to one site can do nothing else, and a backup and a
+restore bring back rows and uploads. The tests build on each other in file order.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from http.client import HTTPConnection
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.e2e.conftest import Host, sandbox_host
 
@@ -469,3 +470,58 @@ def test_a_key_granted_for_one_site_deploys_it_and_nothing_else(
                         check=False)  # fmt: skip
     assert gone.returncode != 0 and "could not log in" in gone.stderr
     assert versions(host)[("zdnode", "/")] == 81
+
+
+def daily_backups(host: Host) -> list[dict[str, object]]:
+    listed = json.loads(host.siteops("backups", "zdpy", "--json").stdout)["backups"]
+    return [b for b in listed if b["kind"] == "daily"]
+
+
+def test_a_backup_then_a_restore_brings_back_rows_and_uploads(host: Host) -> None:
+    uploads = "/srv/sites/zdpy/shared/uploads"
+    psql(host, "INSERT INTO notes VALUES (3)")
+    rows = psql(host, "SELECT count(*) FROM notes")
+    on_host(host, f"sudo -n runuser -u zdpy -- sh -c 'echo kept > {uploads}/a.txt'")
+    taken = re.search(r"zdpy: backup (\S+) taken", host.siteops("backup", "zdpy").stdout)
+    assert taken
+    listed = daily_backups(host)
+    mine = next(b for b in listed if b["id"] == taken[1])
+    assert mine["holds"] == ["database", "uploads, .env"] and int(mine["size"]) > 0
+    assert len(listed) >= 2  # the one taken by rollback --with-database, and this one
+    text = host.siteops("backups", "zdpy").stdout
+    assert taken[1] in text and "last backup: ok" in text
+    # What the restore must undo: the rows deleted, an upload deleted and another added.
+    psql(host, "DELETE FROM notes")
+    on_host(host, f"sudo -n sh -c 'rm {uploads}/a.txt; echo new > {uploads}/b.txt'")
+    done = host.siteops("restore", "zdpy", "--backup", taken[1], "--yes")
+    assert f"zdpy: restored from {taken[1]}; nginx answers 200" in done.stdout
+    safety = re.search(r"backup of the state before: (\S+)", done.stdout)
+    assert safety and safety[1] != taken[1]
+    assert psql(host, "SELECT count(*) FROM notes") == rows
+    assert on_host(host, f"sudo -n cat {uploads}/a.txt") == "kept"
+    assert on_host(host, f"sudo -n stat -c %U {uploads}/a.txt") == "zdpy"
+    assert host.ssh(f"sudo -n test -e {uploads}/b.txt").returncode == 1
+    assert versions(host)[("zdpy", "/")] == 60  # the app serves again, from its database
+    # The backup of the state before holds what the restore replaced.
+    assert safety[1] in [b["id"] for b in daily_backups(host)]
+    # A backup that does not exist is refused before anything changes.
+    gone = host.siteops("restore", "zdpy", "--backup", "20200101T000000Z", "--yes", check=False)
+    assert gone.returncode == 2 and "has no backup '20200101T000000Z'" in gone.stderr
+
+
+def test_backup_retention_keeps_the_newest_by_count(host: Host) -> None:
+    hosts_file = host.inventory / "hosts.yml"
+    original = hosts_file.read_text(encoding="utf-8")
+    data = yaml.safe_load(original)
+    data["all"]["hosts"][host.host]["site_backup_keep_count"] = 2
+    hosts_file.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    try:
+        host.siteops("apply", "zdpy")
+        ids = []
+        for _ in range(3):
+            time.sleep(1.1)  # backup ids are UTC seconds
+            ids.append(re.findall(r"backup (\S+) taken", host.siteops("backup", "zdpy").stdout)[0])
+        assert [b["id"] for b in daily_backups(host)] == ids[:0:-1]  # the two newest
+    finally:
+        hosts_file.write_text(original, encoding="utf-8")
+        host.siteops("apply", "zdpy")
