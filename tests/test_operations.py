@@ -283,6 +283,26 @@ def test_remove_archives_the_site_with_its_final_backup_and_frees_its_block(
         add(target(inventory), "shop", "shop3.test")
 
 
+def test_forgetting_an_archived_site_frees_its_name_and_runs_nothing(inventory: Path) -> None:
+    add(target(inventory), "shop", "shop.test")
+    backup = "/var/backups/siteops/shop/20261123T000000Z-final"
+    t = target(
+        inventory, results={"remove-site.yml": ok_result({ops.FINAL_BACKUP_ARTIFACT: backup})}
+    )
+    ops.remove(t, "shop", dry_run=False, on_progress=nothing)
+    with pytest.raises(SiteModelError, match="is an active site"):
+        add(target(inventory), "blog", "blog.test")
+        ops.forget(target(inventory), "blog", on_progress=nothing)
+    forgetting = target(inventory)
+    assert ops.forget(forgetting, "shop", on_progress=nothing).backup == backup
+    assert forgetting.calls == []  # no playbook: nothing on the host changes
+    assert "shop" not in load_host_sites(forgetting.sites_file).archived
+    add(target(inventory), "shop", "shop.test")  # a new site of the same name
+    assert "shop" in load_host_sites(forgetting.sites_file).sites
+    with pytest.raises(SiteModelError, match="'ghost' is not an archived site"):
+        ops.forget(target(inventory), "ghost", on_progress=nothing)
+
+
 def test_a_failed_removal_keeps_the_site_removing_and_can_be_run_again(inventory: Path) -> None:
     add(target(inventory), "shop", "shop.test")
     failing = target(inventory, results={"remove-site.yml": failed_result()})

@@ -202,7 +202,7 @@ def test_add_site_refuses_the_name_of_an_archived_site() -> None:
         add_site(HostSites.model_validate(data), "blog", answers())
     assert caught.value.problems == [
         "name: 'blog' is the name of an archived site (archived 2025-10-09T12:17:25Z); "
-        "restore that site or choose another name"
+        "`siteops forget-site blog` frees the name (its backups stay), or choose another name"
     ]
 
 

@@ -661,6 +661,23 @@ def _key_released(name: str, done: keyaccess.KeyRelease) -> None:
     click.echo(f"{name}: {done.lines[-1] if done.lines else 'done'}")
 
 
+@main.command("forget-site")
+@click.argument("name")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_obj
+def forget_site_command(obj: Context, name: str, yes: bool) -> None:
+    """Delete the archived record of removed site NAME, so that the name can be used again.
+
+    Its backups stay on the host (the final one is never pruned).
+    """
+    if not yes:
+        click.confirm(f"Forget archived site {name!r}? Its record goes; its backups stay on the "
+                      "host", abort=True)  # fmt: skip
+    with _errors(), _progress() as progress:
+        gone = ops.forget(obj.target(project_needed=False), name, progress)
+    click.echo(f"{name}: forgotten; its final backup stays at {gone.backup} on {obj.host}")
+
+
 @main.command()
 @click.argument("name")
 @click.option("--component", "-c", help="Only this component's logs (default: all).")

@@ -648,6 +648,36 @@ def remove(target: Target, name: str, *, dry_run: bool, on_progress: OnProgress)
     return Removed(name, backup, result, dry_run=False)
 
 
+def forget(target: Target, name: str, on_progress: OnProgress) -> ArchivedSite:
+    """Delete the archived record of a removed site, so that its name can be used again.
+
+    Nothing on the host changes: its backups, the final one included, stay
+    where they are, under their retention (a final backup is never pruned).
+    """
+    target.check_inventory()
+    registry = Registry(target.sites_file)
+    purpose = f"forget-site {name}"
+    with (
+        registry.locked(timeout=target.lock_timeout, purpose=purpose),
+        on_host(target, purpose, [name], on_progress) as session,
+    ):
+        current = reconcile(target, registry, session, on_progress)
+        if name not in current.archived:
+            where = ("is an active site: `siteops remove-site` archives it first"
+                     if name in current.sites else "is not an archived site")  # fmt: skip
+            session.finish("refused")
+            raise SiteModelError(
+                str(target.sites_file), [f"site: {name!r} {where} on host {target.host}"]
+            )
+        data = current.to_yaml_data()
+        del data["siteops_archived_sites"][name]
+        final = HostSites.model_validate(data)
+        registry.save(final, on_host=session.record_sites)
+        write_markdown(target, final)
+        session.finish("ok")
+    return current.archived[name]
+
+
 def _removable(target: Target, current: HostSites, name: str) -> None:
     if name not in current.sites:
         where = "was already removed (archived)" if name in current.archived else "is unknown"

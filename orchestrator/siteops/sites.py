@@ -232,7 +232,8 @@ def add_site(
     elif name in sites.archived:
         problems.append(
             f"name: {name!r} is the name of an archived site (archived "
-            f"{sites.archived[name].archived_at}); restore that site or choose another name"
+            f"{sites.archived[name].archived_at}); `siteops forget-site {name}` frees the name "
+            "(its backups stay), or choose another name"
         )
     owners = domain_owners(sites)
     others = elsewhere or {}

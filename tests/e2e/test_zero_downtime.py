@@ -525,3 +525,22 @@ def test_backup_retention_keeps_the_newest_by_count(host: Host) -> None:
     finally:
         hosts_file.write_text(original, encoding="utf-8")
         host.siteops("apply", "zdpy")
+
+
+def test_a_forgotten_site_s_name_gives_a_fresh_empty_site(host: Host) -> None:
+    removed = host.siteops("remove-site", "zdnode", "--yes").stdout
+    final = re.findall(r"final backup (/\S+)", removed)[0]
+    refused = host.siteops("add-site", "zdnode", "--domain", "zdnode.test", "--api", "--no-db",
+                           check=False)  # fmt: skip
+    assert refused.returncode == 2 and "siteops forget-site zdnode" in refused.stderr
+    forgot = host.siteops("forget-site", "zdnode", "--yes").stdout
+    assert f"its final backup stays at {final}" in forgot
+    host.siteops("add-site", "zdnode", "--domain", "zdnode.test", "--api", "--no-db")
+    # Fresh: the placeholder page, no release and no history of the removed site's.
+    code, body = host.get("zdnode.test")
+    assert code == 200 and "zdnode" in body and not re.match(r"v\d+ ", body)
+    listed = json.loads(host.siteops("releases", "zdnode", "--json").stdout)
+    assert listed["current"] == "placeholder" and listed["log"] == []
+    # zdnode has no database: its final backup holds shared/ alone, and it is kept.
+    assert on_host(host, f"sudo -n ls {final}").split() == ["files.tar.gz"]
+    assert versions(host)[("zdpy", "/")] == 60  # the other site never noticed
