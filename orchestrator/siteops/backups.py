@@ -64,7 +64,8 @@ def restore(target: Target, name: str, backup_id: str | None, on_progress: OnPro
     through nginx (2xx or 3xx).
     """
     site = known_site(target, name).sites[name]
-    found = [b["id"] for b in backups(target, name).get("backups", [])]
+    listed = list_backups(target.variables(), target.host, layout().backup_root, name)
+    found = [b["id"] for b in listed.get("backups", [])]
     if not found:
         raise SiteModelError(f"restore {name}", [f"backup: site {name!r} has no backup yet"])
     chosen = backup_id or found[0]
@@ -76,8 +77,8 @@ def restore(target: Target, name: str, backup_id: str | None, on_progress: OnPro
     with site_session(target, f"restore {name}", name, on_progress) as session:
         on_progress(f"taking a backup of the current state of {name}")
         first = session.backup(layout().backup_root, name)
+        # A raise in the block is logged on the host as failed (siteops.hostlock).
         if first.get("error"):
-            session.finish("failed")
             raise BackupFailed(
                 f"the backup of the current state of {name!r} failed: {first['error']}; "
                 "nothing was restored"
@@ -85,7 +86,6 @@ def restore(target: Target, name: str, backup_id: str | None, on_progress: OnPro
         on_progress(f"restoring {name} from {chosen}")
         done = session.restore(name, chosen)
         if done.get("error"):
-            session.finish("failed")
             raise BackupFailed(
                 f"restoring {name!r} from {chosen} failed: {done['error']}; the backup of the "
                 f"state before is {first['last'].get('backup')}"

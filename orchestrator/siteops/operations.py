@@ -674,7 +674,6 @@ def forget(target: Target, name: str, on_progress: OnProgress) -> ArchivedSite:
         final = HostSites.model_validate(data)
         registry.save(final, on_host=session.record_sites)
         write_markdown(target, final)
-        session.finish("ok")
     return current.archived[name]
 
 
