@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import ModuleType
+
+import jinja2
+import pytest
 
 from siteops.cli import _size
-from siteops.hostsession import list_backups
+from siteops.hostsession import OFFSITE, backup_kept, fetch_offsite, list_backups, offsite
+from siteops.layout import layout
+from tests.conftest import REPO
 
 
 def backup(base: Path, name: str, files: dict[str, int]) -> None:
@@ -45,3 +51,74 @@ def test_a_site_without_backups_lists_none(tmp_path: Path) -> None:
 def test_sizes_read_as_people_read_them() -> None:
     assert [_size(n) for n in (512, 2048, 5 * 1024**2, 3 * 1024**3)] == [
         "512 B", "2.0 KiB", "5.0 MiB", "3.0 GiB"]  # fmt: skip
+
+
+def offsite_script(tmp_path: Path) -> ModuleType:
+    """roles/site_backup's siteops-offsite, rendered as the role renders it, as a module."""
+    source = (REPO / "roles/site_backup/templates/usr/local/sbin/siteops-offsite.j2").read_text()
+    text = jinja2.Template(source).render(
+        ansible_managed="test", __site_backup_offsite_dir=str(tmp_path / "offsite"),
+        site_layout_site_name_pattern=layout().site_name_pattern)  # fmt: skip
+    module = ModuleType("siteops_offsite")
+    exec(compile(text, "siteops-offsite", "exec"), module.__dict__)  # noqa: S102
+    return module
+
+
+def test_offsite_refuses_a_wrong_site_name_or_command_before_reading_its_settings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    script = offsite_script(tmp_path)
+    assert script.main(["store", "../etc", "x"]) == 2
+    assert "'../etc' is not a site name" in capsys.readouterr().err
+    assert script.main(["delete", "shop"]) == 2
+    assert "usage: siteops-offsite" in capsys.readouterr().err
+
+
+def test_offsite_says_it_is_off_without_its_settings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as off:
+        offsite_script(tmp_path).main(["list", "shop"])
+    assert off.value.code == 3
+    assert "offsite copies are off on this host" in capsys.readouterr().err
+
+
+def test_offsite_failures_are_restic_s_fatal_line_made_safe_for_a_json_record(
+    tmp_path: Path,
+) -> None:
+    words = offsite_script(tmp_path).last_words
+    said = 'repository is already locked\nFatal: wrong password or no key found\nexit "1"\n'
+    assert words(said) == "Fatal: wrong password or no key found"
+    assert words('ssh: connect to host 10.0.0.9 port 22: "No route"\\\n') == (
+        "ssh: connect to host 10.0.0.9 port 22: 'No route'/"
+    )
+    assert words("") == ""
+    # restic 0.18 with --json says its fatal error as JSON; ssh's own reason comes first.
+    unreachable = (
+        "subprocess ssh: Warning: Permanently added '10.0.0.9' (ED25519) to the list\n"
+        "subprocess ssh: ssh: connect to host 10.0.0.9 port 22: Connection refused\n"
+        '{"message_type":"exit_error","code":1,"message":"Fatal: unable to open repository"}\n'
+    )
+    assert words(unreachable) == "ssh: connect to host 10.0.0.9 port 22: Connection refused"
+    assert words('{"message_type":"exit_error","code":1,"message":"Fatal: wrong password"}') == (
+        "Fatal: wrong password"
+    )
+
+
+def test_a_backup_whose_offsite_copy_failed_counts_as_kept_while_its_directory_is_there(
+    tmp_path: Path,
+) -> None:
+    last = {"result": "failed", "backup": "20261128T030000Z", "message": "its offsite copy failed"}
+    assert not backup_kept(str(tmp_path), "shop", last)
+    (tmp_path / "shop" / "20261128T030000Z").mkdir(parents=True)
+    assert backup_kept(str(tmp_path), "shop", last)
+    assert not backup_kept(str(tmp_path), "shop", {"result": "failed", "message": "pg_dump"})
+
+
+def test_without_siteops_offsite_on_the_host_offsite_copies_are_off() -> None:
+    assert not Path(OFFSITE).exists()  # this machine is not a converged host
+    assert offsite({"site": "shop"}) == {
+        "off": True,
+        "error": "this host has no siteops-offsite yet (converge it)",
+    }
+    assert fetch_offsite("shop", None)["off"] is True

@@ -14,6 +14,7 @@ from siteops.sites import (
     add_site,
     inventory_domain_owners,
     new_site,
+    revived_site,
     taken_blocks,
 )
 from tests.conftest import EXAMPLE_INVENTORY
@@ -266,3 +267,46 @@ def test_only_domains_are_shared_across_hosts_not_names_or_blocks() -> None:
     after = add_site(other, "blog", answers(block=1), inventory_domain_owners({"vps1": example()}))
     assert list(after.sites) == ["shop", "blog"]
     assert taken_blocks(after) == {0, 1}
+
+
+def archived_blog() -> HostSites:
+    """The example host with site blog (block 2, an api) removed: its record archived."""
+    data = add_site(example(), "blog", answers(api=True)).to_yaml_data()
+    record = data["siteops_sites"].pop("blog")
+    data["siteops_archived_sites"]["blog"] = {
+        "site": record, "archived_at": "2026-11-28T10:00:00Z",
+        "backup": "/var/backups/siteops/blog/20261128T095959Z-final"}  # fmt: skip
+    return HostSites.model_validate(data)
+
+
+def test_a_revived_site_moves_its_ports_to_its_new_block_and_is_pending_again() -> None:
+    revived, dropped = revived_site(archived_blog(), "blog", 5)
+    site = revived.sites["blog"]
+    assert "blog" not in revived.archived and dropped == []
+    assert site.port_block == 5 and site.status == "pending"
+    assert {n: c.port for n, c in site.components.items()} == {"frontend": 3150, "api": 4050}
+    assert site.domains.all() == ["blog.example.net", "www.blog.example.net"]
+
+
+def test_a_revived_site_leaves_out_the_domains_another_site_serves_now() -> None:
+    # Another host's site took the primary meanwhile: the alias becomes the primary.
+    revived, dropped = revived_site(archived_blog(), "blog", 5,
+                                    {"blog.example.net": ("vps2", "news")})  # fmt: skip
+    assert dropped == ["blog.example.net"]
+    assert revived.sites["blog"].domains.all() == ["www.blog.example.net"]
+    # A site of this host took the alias.
+    data = archived_blog().to_yaml_data()
+    data["siteops_sites"]["shop"]["domains"]["aliases"].append("www.blog.example.net")
+    revived, dropped = revived_site(HostSites.model_validate(data), "blog", 5)
+    assert dropped == ["www.blog.example.net"]
+    assert revived.sites["blog"].domains.all() == ["blog.example.net"]
+
+
+def test_a_site_is_revived_only_from_the_archive_and_with_a_free_domain() -> None:
+    with pytest.raises(SiteModelError, match="name: 'shop' is an active site, not a removed one"):
+        revived_site(archived_blog(), "shop", 5)
+    with pytest.raises(SiteModelError, match="name: 'nope' is not an archived site"):
+        revived_site(archived_blog(), "nope", 5)
+    taken = {"blog.example.net": ("vps2", "news"), "www.blog.example.net": ("vps2", "news")}
+    with pytest.raises(SiteModelError, match="domains: every domain of 'blog'"):
+        revived_site(archived_blog(), "blog", 5, taken)

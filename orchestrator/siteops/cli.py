@@ -20,6 +20,7 @@ import yaml
 
 from siteops import __version__, control, coordination, keyaccess
 from siteops import access as access_rules
+from siteops import archive as site_archive
 from siteops import backups as site_backups
 from siteops import display as show
 from siteops import hosts as host_checks
@@ -661,6 +662,57 @@ def _key_released(name: str, done: keyaccess.KeyRelease) -> None:
     click.echo(f"{name}: {done.lines[-1] if done.lines else 'done'}")
 
 
+@main.command("restore-site")
+@click.argument("name")
+@click.pass_obj
+def restore_site_command(obj: Context, name: str) -> None:
+    """Bring removed site NAME back from its final backup.
+
+    It gets a free port block, those of its domains no other site serves now,
+    its database, shared/ (.env, uploads) and the release it ran; then it must
+    answer through nginx (exit 1 otherwise). A failed run leaves it archived:
+    run the command again.
+    """
+    with _errors(), _progress() as progress:
+        done = site_archive.revive(obj.target(), name, progress)
+    if done.dropped:
+        click.echo(f"  left out, served by another site now: {', '.join(done.dropped)}")
+    if done.units:
+        click.echo(control.serving_text(done.units))
+    click.echo(f"{name}: restored on {obj.host} from {done.backup}, port block {done.block}, "
+               f"release {done.release or 'none'}; nginx answers {done.code} for "
+               f"{done.domains[0]}")  # fmt: skip
+    if not 200 <= done.code < 400:
+        raise SystemExit(1)
+    _exit_unless_serving(done.units)
+
+
+@main.command("move-site")
+@click.argument("name")
+@click.option("--to", "to_host", required=True, help="The inventory host to move NAME to.")
+@click.pass_obj
+def move_site_command(obj: Context, name: str, to_host: str) -> None:
+    """Move site NAME to another host of the inventory.
+
+    A backup of its database, shared/ and release is taken here and restored
+    on --to (a free port block there, the same domains); once it answers
+    there through nginx it is removed here as remove-site does (its final
+    backup stays here). Until then a failure leaves it serving from here.
+    Then point its domains at the new host (printed).
+    """
+    with _errors(), _progress() as progress:
+        done = site_archive.move(obj.target(), to_host, name, progress)
+    revived = done.revived
+    if revived.dropped:
+        click.echo(f"  left out, served by another site: {', '.join(revived.dropped)}")
+    if revived.units:
+        click.echo(control.serving_text(revived.units))
+    click.echo(f"{name}: moved from {done.source} to {done.to} (port block {revived.block}, "
+               f"release {revived.release or 'none'}; nginx there answers {revived.code}); "
+               f"its final backup stays on {done.source} at {done.final_backup}")  # fmt: skip
+    click.echo(f"DNS: point {', '.join(revived.domains)} at {done.address} ({done.to})")
+
+
 @main.command("forget-site")
 @click.argument("name")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
@@ -999,10 +1051,27 @@ def backup_command(obj: Context, name: str) -> None:
 
 @main.command("backups")
 @click.argument("name")
+@click.option(
+    "--offsite",
+    is_flag=True,
+    help="The copies in the host's offsite repository instead of the local backups.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
-def backups_command(obj: Context, name: str, as_json: bool) -> None:
+def backups_command(obj: Context, name: str, offsite: bool, as_json: bool) -> None:
     """The backups of NAME on its host, newest first: size, what each holds, restore test."""
+    if offsite:
+        with _errors():
+            snapshots = site_backups.offsite_backups(obj.target(project_needed=False), name)
+        if as_json:
+            _echo_json({"site": name, "offsite": snapshots})
+        elif snapshots:
+            click.echo(show.table(["SNAPSHOT", "TIME", "BACKUP", "KIND"],
+                                  [[s["snapshot"], str(s["time"])[:19], s["backup"], s["kind"]]
+                                   for s in snapshots]))  # fmt: skip
+        else:
+            click.echo(f"{name}: no offsite copies yet")
+        return
     with _errors():
         data = site_backups.backups(obj.target(project_needed=False), name)
     if as_json:
@@ -1024,20 +1093,36 @@ def backups_command(obj: Context, name: str, as_json: bool) -> None:
 @main.command("restore")
 @click.argument("name")
 @click.option("--backup", "backup_id", help="The backup to restore (default: the newest).")
+@click.option(
+    "--from-offsite",
+    is_flag=True,
+    help="From the host's offsite repository (works without local backups).",
+)
+@click.option(
+    "--snapshot", help="With --from-offsite: the snapshot to restore (default: the newest)."
+)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_obj
-def restore_command(obj: Context, name: str, backup_id: str | None, yes: bool) -> None:
+def restore_command(obj: Context, name: str, backup_id: str | None, from_offsite: bool,
+                    snapshot: str | None, yes: bool) -> None:  # fmt: skip
     """Restore NAME's database and shared/uploads from a backup.
 
     A backup of the current state is taken first; afterwards the site's units
     restart and the site must answer through nginx (exit 1 otherwise).
     """
+    if snapshot and not from_offsite:
+        raise click.UsageError("--snapshot names an offsite snapshot: add --from-offsite")
+    if from_offsite and backup_id:
+        raise click.UsageError("--backup names a local backup; with --from-offsite use --snapshot")
+    wanted = (f"offsite snapshot {snapshot or '(the newest)'}" if from_offsite
+              else f"backup {backup_id or '(the newest)'}")  # fmt: skip
     if not yes:
-        click.confirm(f"Replace the database and uploads of {name!r} with backup "
-                      f"{backup_id or '(the newest)'}? A backup of the current state is taken "
-                      "first", abort=True)  # fmt: skip
+        click.confirm(f"Replace the database and uploads of {name!r} with {wanted}? A backup "
+                      "of the current state is taken first", abort=True)  # fmt: skip
     with _errors(), _progress() as progress:
-        done = site_backups.restore(obj.target(project_needed=False), name, backup_id, progress)
+        done = site_backups.restore(obj.target(project_needed=False), name,
+                                    snapshot if from_offsite else backup_id, progress,
+                                    from_offsite=from_offsite)  # fmt: skip
     click.echo(f"  backup of the state before: {done.safety}")
     if done.units:
         click.echo(control.serving_text(done.units))
@@ -1045,6 +1130,19 @@ def restore_command(obj: Context, name: str, backup_id: str | None, yes: bool) -
     if not 200 <= done.code < 400:
         raise SystemExit(1)
     _exit_unless_serving(done.units)
+
+
+@main.command("offsite-key")
+@click.pass_obj
+def offsite_key_command(obj: Context) -> None:
+    """The host's public key for its offsite repository.
+
+    Authorize it for site_backup_offsite_user on site_backup_offsite_host
+    (its ~/.ssh/authorized_keys) once; the host made it when offsite copies
+    were turned on, and only the host has its private half.
+    """
+    with _errors():
+        click.echo(site_backups.offsite_key(obj.target(project_needed=False)))
 
 
 @main.group("access")

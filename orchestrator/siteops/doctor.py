@@ -15,7 +15,14 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from siteops.hostfacts import HostFacts, job_timers, process_units, proxied_ports, running_units
+from siteops.hostfacts import (
+    PLACEHOLDER,
+    HostFacts,
+    job_timers,
+    process_units,
+    proxied_ports,
+    running_units,
+)
 from siteops.layout import Layout
 from siteops.model import HostSites, Site, SiteStatus
 from siteops.ports import BLOCK_SIZE, MAX_BLOCK, RANGE_BASE
@@ -123,7 +130,7 @@ def _unit_findings(
 ) -> Iterable[Finding]:
     units = host.get("units", {})
     wanted = running_units(name, site)
-    deployed = (raw.get("release") or {}).get("current") not in (None, "placeholder")
+    deployed = (raw.get("release") or {}).get("current") not in (None, PLACEHOLDER)
     for unit in process_units(name, site):
         state = units.get(unit, {})
         if state.get("LoadState") != "loaded":

@@ -30,6 +30,10 @@ def process_units(name: str, site: Site) -> list[str]:
     ]
 
 
+# The release a new site runs until its first deploy (roles/site_user): its units do not run.
+PLACEHOLDER = "placeholder"
+
+
 def running_units(name: str, site: Site) -> dict[str, int | None]:
     """The units that should run (not stopped by an operator), each with its port (or None)."""
     if site.stopped:

@@ -270,13 +270,32 @@ class HostSession:
         answer = self._request({"op": "restart", "units": list(units)}, "restarted")
         return dict(answer.get("units") or {})
 
-    def backup(self, root: str, site: str) -> dict[str, Any]:
-        """A backup of ``site`` now (its backup unit); ``error`` says why it failed."""
-        return self._request({"op": "backup", "root": root, "site": site}, "backed-up")
+    def backup(self, root: str, site: str, keep: str | None = None) -> dict[str, Any]:
+        """A backup of ``site`` now (its backup unit); ``error`` says why it failed, ``kept``
+        whether the backup is there anyway. ``keep``: a backup its retention must leave
+        alone until the next ``restore`` (the one that restore uses)."""
+        return self._request({"op": "backup", "root": root, "site": site, "keep": keep},
+                             "backed-up")  # fmt: skip
 
-    def restore(self, site: str, backup: str) -> dict[str, Any]:
-        """Restore ``site``'s database and uploads from ``backup``; ``error`` says why not."""
-        return self._request({"op": "restore", "site": site, "backup": backup}, "restored")
+    def restore(self, root: str, site: str, backup: str, *, whole: bool = False) -> dict[str, Any]:
+        """Restore ``site``'s database and uploads from ``backup``; ``error`` says why not,
+        ``current`` names the release the site runs afterwards.
+
+        ``whole``: a removed site's database, shared/ and release from its final backup.
+        """
+        return self._request({"op": "restore", "root": root, "site": site, "backup": backup,
+                              "whole": whole, "sites_root": layout().sites_root},
+                             "restored")  # fmt: skip
+
+    def move_backup(self, site: str) -> dict[str, Any]:
+        """A backup of ``site`` for a move (what a final backup holds): its ``path``, or
+        ``error``."""
+        return self._request({"op": "move_backup", "site": site}, "backed-up")
+
+    def fetch_offsite(self, site: str, snapshot: str | None) -> dict[str, Any]:
+        """An offsite snapshot of ``site`` (default: its newest) put back among its local
+        backups; ``id`` is that backup's, ``error`` says why not."""
+        return self._request({"op": "fetch", "site": site, "snapshot": snapshot}, "fetched")
 
     def through_nginx(self, domain: str) -> int:
         """The status code nginx on the host answers ``/`` of ``domain`` with (0: none)."""
@@ -404,3 +423,9 @@ def read_env(variables: Mapping[str, Any], host: str, path: str) -> list[dict[st
     """The KEY=VALUE lines of a site's .env (``managed`` marks the roles'); None: no file."""
     entries = _one_shot(variables, host, "env", _config(path=path))[1].get("entries")
     return None if entries is None else [e for e in entries if isinstance(e, dict)]
+
+
+def offsite(variables: Mapping[str, Any], host: str, site: str | None) -> dict[str, Any]:
+    """``site``'s offsite snapshots (``snapshots``, newest first), or with no site the host's
+    public key for the offsite target (``key``); ``off`` when offsite copies are off."""
+    return _one_shot(variables, host, "offsite", _config(site=site))[1]

@@ -25,6 +25,9 @@ standard library only and runs on the Python of Debian 12 and 13. Modes:
     The registry record, without the lock (``registry pull``).
 ``audit``
     The audit log's lines.
+``backups``, ``offsite``
+    A site's local backups; its offsite snapshots (or, without a site, the
+    host's public key for the offsite target).
 
 Every answer is one JSON line on stdout with an ``event`` key. Files are
 root's only: the lock and the registry directory 0700, their files and the
@@ -250,9 +253,17 @@ def session(config: dict[str, Any], key: str | None) -> int:
             elif request["op"] == "restart":
                 _say("restarted", units=restart_units(request["units"]))
             elif request["op"] == "backup":
-                _say("backed-up", **take_backup(request["root"], request["site"]))
+                _say("backed-up", **take_backup(request["root"], request["site"],
+                                                request.get("keep")))  # fmt: skip
+            elif request["op"] == "move_backup":
+                _say("backed-up", **move_backup(request["site"]))
+            elif request["op"] == "fetch":
+                _say("fetched", **fetch_offsite(request["site"], request.get("snapshot")))
             elif request["op"] == "restore":
-                _say("restored", **restore_backup(request["site"], request["backup"]))
+                done = restore_backup(request["root"], request["site"], request["backup"],
+                                      request.get("whole"))  # fmt: skip
+                _say("restored", **done,
+                     current=current_release(request["sites_root"], request["site"]))  # fmt: skip
             elif request["op"] == "nginx":
                 _say("answered", **through_nginx(request["domain"]))
             elif request["op"] == "finish":
@@ -459,7 +470,9 @@ def list_backups(root: str, site: str) -> dict[str, Any]:
         files = {p.name: p.stat().st_size for p in entry.iterdir() if p.is_file()}
         kind = name.rpartition("Z-")[2] if "Z-" in name else "daily"
         holds = (["database"] if "db.dump" in files else []) + (
-            ["shared/" if kind == "final" else "uploads, .env"] if "files.tar.gz" in files else []
+            ["shared/" if kind in ("final", "move") else "uploads, .env"]
+            if "files.tar.gz" in files
+            else []
         )
         backups.append({
             "id": name, "kind": kind, "size": sum(files.values()), "holds": holds,
@@ -469,24 +482,95 @@ def list_backups(root: str, site: str) -> dict[str, Any]:
             "restore_test": tested}  # fmt: skip
 
 
-def take_backup(root: str, site: str) -> dict[str, Any]:
-    """A backup of ``site`` now, by its backup unit (its result is what status and doctor read)."""
+def _keep_file(root: str, site: str) -> Path:
+    """Names the backup a restore is about to use: the backups' retention leaves it alone."""
+    return Path(root) / site / "status" / "keep"
+
+
+def take_backup(root: str, site: str, keep: str | None = None) -> dict[str, Any]:
+    """A backup of ``site`` now, by its backup unit (its result is what status and doctor read).
+
+    ``keep``: a backup its retention must not remove (the one a restore uses next).
+    """
+    if keep:
+        _keep_file(root, site).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _write_atomically(_keep_file(root, site), keep.encode("utf-8") + b"\n")
     done = subprocess.run(["systemctl", "start", f"siteops-backup@{site}.service"],
                           check=False, capture_output=True, text=True)  # fmt: skip
     last = _json_file(Path(root) / site / "status" / "backup.json")
     error = None
     if done.returncode != 0:
         error = str(last.get("message") or done.stderr.strip() or "the backup unit failed")
-    return {"error": error, "last": last}
+    return {"error": error, "last": last, "kept": backup_kept(root, site, last)}
 
 
-def restore_backup(site: str, backup: str) -> dict[str, Any]:
-    """The database and shared/uploads of ``site`` from ``backup`` (siteops-restore)."""
-    done = subprocess.run(["/usr/local/sbin/siteops-restore", site, backup],
+def move_backup(site: str) -> dict[str, Any]:
+    """What a final backup holds (database, shared/, release), taken for ``siteops move-site``."""
+    done = subprocess.run(["/usr/local/sbin/siteops-backup", site, "--move"],
                           check=False, capture_output=True, text=True)  # fmt: skip
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        return {"error": (done.stderr.strip() or "siteops-backup failed")[-2000:], "path": None}
+    return {"error": None, "path": lines[-1]}
+
+
+def backup_kept(root: str, site: str, last: dict[str, Any]) -> bool:
+    """The last backup is there locally (when it failed, its offsite copy is what failed)."""
+    return bool(last.get("backup")) and (Path(root) / site / str(last["backup"])).is_dir()
+
+
+def restore_backup(root: str, site: str, backup: str, whole: bool = False) -> dict[str, Any]:
+    """The database and shared/uploads of ``site`` from ``backup`` (siteops-restore); ``whole``:
+    a removed site's database, shared/ and release from its final backup."""
+    try:
+        done = subprocess.run(["/usr/local/sbin/siteops-restore", site, backup,
+                               *(["--whole"] if whole else [])],
+                              check=False, capture_output=True, text=True)  # fmt: skip
+    finally:
+        _keep_file(root, site).unlink(missing_ok=True)
     said = (done.stdout + done.stderr).strip()
     return {"error": None if done.returncode == 0 else said[-2000:] or "siteops-restore failed",
             "output": said[-2000:]}  # fmt: skip
+
+
+OFFSITE = "/usr/local/sbin/siteops-offsite"  # roles/site_backup
+
+
+def _offsite(*args: str) -> tuple[int, str, str]:
+    """``siteops-offsite ARGS``: its exit code (3: offsite copies are off), output and reason."""
+    try:
+        done = subprocess.run([OFFSITE, *args], check=False, capture_output=True, text=True)
+    except FileNotFoundError:
+        return 3, "", "this host has no siteops-offsite yet (converge it)"
+    said = done.stderr.strip().splitlines()
+    return done.returncode, done.stdout.strip(), said[-1] if said else ""
+
+
+def offsite(config: dict[str, Any]) -> dict[str, Any]:
+    """The offsite snapshots of ``config["site"]`` (``snapshots``), or this host's key (``key``)."""
+    wanted = ["list", config["site"]] if config.get("site") else ["key"]
+    code, out, reason = _offsite(*wanted)
+    if code != 0:
+        return {"off": code == 3, "error": reason or "siteops-offsite failed"}
+    if wanted[0] == "key":
+        return {"off": False, "key": out}
+    return {"off": False, "snapshots": json.loads(out or "[]")}
+
+
+def fetch_offsite(site: str, snapshot: str | None) -> dict[str, Any]:
+    """An offsite snapshot of ``site`` put back among its local backups: its backup ``id``."""
+    code, out, reason = _offsite("fetch", site, *([snapshot] if snapshot else []))
+    if code != 0:
+        return {"error": reason or "siteops-offsite fetch failed", "off": code == 3}
+    return {"error": None, "id": out.splitlines()[-1] if out else None}
+
+
+def current_release(sites_root: str, site: str) -> str | None:
+    """The release ``site`` runs (the name ``current`` points at), None without one."""
+    try:
+        return (Path(sites_root) / site / "current").readlink().name
+    except OSError:
+        return None
 
 
 def through_nginx(domain: str) -> dict[str, Any]:
@@ -593,6 +677,9 @@ def main(argv: list[str]) -> int:
         return read_env(config)
     if mode == "backups":
         _say("backups", **list_backups(config["root"], config["site"]))
+        return 0
+    if mode == "offsite":
+        _say("offsite", **offsite(config))
         return 0
     _say("error", message=f"unknown mode {mode!r}")
     return 2

@@ -127,6 +127,14 @@ def ssh_argv(
     return [*connection_argv(variables, host), "--", line]
 
 
+def root_argv(variables: Mapping[str, Any], host: str, remote: Sequence[str]) -> list[str]:
+    """``remote`` run as root on the host: over SSH (:func:`ssh_argv`), or here for a host
+    Ansible reaches with ``ansible_connection: local``."""
+    if variables.get("ansible_connection") == "local":
+        return list(remote)
+    return ssh_argv(variables, host, remote)
+
+
 def log_command(site: str, component: str | None, lines: int, follow: bool) -> list[str]:
     """The remote command that prints (or follows) a site's component logs."""
     logs = layout().logs_dir(site)

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from siteops.errors import SiteModelError, describe
 from siteops.model import HostSites, Runtime, Site
 from siteops.naming import check_site_name, normalize_domain
-from siteops.ports import MAX_BLOCK, default_port
+from siteops.ports import MAX_BLOCK, default_port, ports_of, range_for_component
 
 # The start command of a frontend per runtime, run by systemd in current/ with
 # PORT (the component's own port) and HOST=127.0.0.1 set from the site's .env.
@@ -256,5 +256,50 @@ def add_site(
     data["siteops_sites"][name] = site.model_dump(mode="json")
     try:
         return HostSites.model_validate(data)
+    except ValidationError as exc:
+        raise SiteModelError(source, describe(exc)) from None
+
+
+def revived_site(
+    sites: HostSites,
+    name: str,
+    block: int,
+    elsewhere: Mapping[str, tuple[str, str]] | None = None,
+) -> tuple[HostSites, list[str]]:
+    """A copy of ``sites`` with the archived site ``name`` active again (``restore-site``).
+
+    Its record as it was removed, status ``pending``, in port ``block`` (each
+    component's port moved to the same place in the new block), with those of
+    its domains no other site serves meanwhile (here or, per ``elsewhere``, on
+    another host of the inventory): the first of them is its primary. Also
+    returns the domains left out. Refuses, naming the field, a name that is
+    not archived and a site none of whose domains is free.
+    """
+    source = f"restore-site {name}"
+    if name not in sites.archived:
+        where = ("is an active site, not a removed one" if name in sites.sites
+                 else "is not an archived site of this host")  # fmt: skip
+        raise SiteModelError(source, [f"name: {name!r} {where}"])
+    record = sites.archived[name].site.model_dump(mode="json")
+    owners, others = domain_owners(sites), elsewhere or {}
+    wanted = sites.archived[name].site.domains.all()
+    free = [d for d in wanted if d not in owners and d not in others]
+    if not free:
+        raise SiteModelError(source, [
+            f"domains: every domain of {name!r} ({', '.join(wanted)}) is served by another "
+            "site now; free one of them first"])  # fmt: skip
+    record["domains"] = {"primary": free[0], "aliases": free[1:]}
+    old = int(record["port_block"])
+    record["port_block"] = block
+    for component, spec in record["components"].items():
+        if spec.get("port") is not None:
+            kind = range_for_component(component)
+            spec["port"] += ports_of(block, kind).start - ports_of(old, kind).start
+    record["status"] = "pending"
+    data = sites.to_yaml_data()
+    data["siteops_sites"][name] = record
+    del data["siteops_archived_sites"][name]
+    try:
+        return HostSites.model_validate(data), [d for d in wanted if d not in free]
     except ValidationError as exc:
         raise SiteModelError(source, describe(exc)) from None

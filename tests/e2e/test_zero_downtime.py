@@ -522,9 +522,43 @@ def test_backup_retention_keeps_the_newest_by_count(host: Host) -> None:
             time.sleep(1.1)  # backup ids are UTC seconds
             ids.append(re.findall(r"backup (\S+) taken", host.siteops("backup", "zdpy").stdout)[0])
         assert [b["id"] for b in daily_backups(host)] == ids[:0:-1]  # the two newest
+        # Restoring the older of the two: the backup of the state before (a third) leaves
+        # the backup being restored alone.
+        done = host.siteops("restore", "zdpy", "--backup", ids[1], "--yes").stdout
+        assert f"zdpy: restored from {ids[1]}; nginx answers 200" in done
+        assert [b["id"] for b in daily_backups(host)][1:] == ids[:0:-1]
     finally:
         hosts_file.write_text(original, encoding="utf-8")
         host.siteops("apply", "zdpy")
+
+
+def test_a_removed_site_comes_back_from_its_final_backup_with_its_app_rows_and_uploads(
+    host: Host,
+) -> None:
+    uploads = "/srv/sites/zdpy/shared/uploads"
+    rows = psql(host, "SELECT count(*) FROM notes")
+    on_host(host, f"sudo -n runuser -u zdpy -- sh -c 'echo back > {uploads}/c.txt'")
+    env_line = "FEATURE_FLAG=on"
+    host.siteops("env", "set", "zdpy", env_line)
+    removed = host.siteops("remove-site", "zdpy", "--yes").stdout
+    final = re.findall(r"final backup (/\S+)", removed)[0]
+    assert versions(host)[("zdpy", "/")] is None  # gone
+    done = host.siteops("restore-site", "zdpy").stdout
+    assert re.search(rf"zdpy: restored on {host.host} from {final}, port block \d+, release "
+                     r"\S+; nginx answers 200 for zdpy.test", done)  # fmt: skip
+    # The app it ran answers again, frontend and api, from its rows; its uploads and the
+    # operator's .env line are back; the database role works with the restored .env.
+    assert versions(host)[("zdpy", "/")] == 60 and versions(host)[("zdpy", "/api/x")] == 60
+    assert psql(host, "SELECT count(*) FROM notes") == rows
+    assert on_host(host, f"sudo -n cat {uploads}/c.txt") == "back"
+    assert env_line in on_host(host, "sudo -n cat /srv/sites/zdpy/shared/.env")
+    listed = yaml.safe_load(host.sites_file.read_text(encoding="utf-8"))
+    assert listed["siteops_sites"]["zdpy"]["status"] == "active"
+    assert "zdpy" not in (listed.get("siteops_archived_sites") or {})
+    assert host.siteops("doctor", "zdpy", check=False).returncode == 0
+    # Restoring it again is refused: it is active, not archived.
+    again = host.siteops("restore-site", "zdpy", check=False)
+    assert again.returncode == 2 and "'zdpy' is an active site, not a removed one" in again.stderr
 
 
 def test_a_forgotten_site_s_name_gives_a_fresh_empty_site(host: Host) -> None:
