@@ -662,6 +662,14 @@ def _key_released(name: str, done: keyaccess.KeyRelease) -> None:
     click.echo(f"{name}: {done.lines[-1] if done.lines else 'done'}")
 
 
+def _echo_revived(done: site_archive.Revived) -> None:
+    """The domains a restored or moved site left out, and its units' states."""
+    if done.dropped:
+        click.echo(f"  left out, served by another site now: {', '.join(done.dropped)}")
+    if done.units:
+        click.echo(control.serving_text(done.units))
+
+
 @main.command("restore-site")
 @click.argument("name")
 @click.pass_obj
@@ -675,10 +683,7 @@ def restore_site_command(obj: Context, name: str) -> None:
     """
     with _errors(), _progress() as progress:
         done = site_archive.revive(obj.target(), name, progress)
-    if done.dropped:
-        click.echo(f"  left out, served by another site now: {', '.join(done.dropped)}")
-    if done.units:
-        click.echo(control.serving_text(done.units))
+    _echo_revived(done)
     click.echo(f"{name}: restored on {obj.host} from {done.backup}, port block {done.block}, "
                f"release {done.release or 'none'}; nginx answers {done.code} for "
                f"{done.domains[0]}")  # fmt: skip
@@ -703,10 +708,7 @@ def move_site_command(obj: Context, name: str, to_host: str) -> None:
     with _errors(), _progress() as progress:
         done = site_archive.move(obj.target(), to_host, name, progress)
     revived = done.revived
-    if revived.dropped:
-        click.echo(f"  left out, served by another site: {', '.join(revived.dropped)}")
-    if revived.units:
-        click.echo(control.serving_text(revived.units))
+    _echo_revived(revived)
     click.echo(f"{name}: moved from {done.source} to {done.to} (port block {revived.block}, "
                f"release {revived.release or 'none'}; nginx there answers {revived.code}); "
                f"its final backup stays on {done.source} at {done.final_backup}")  # fmt: skip

@@ -221,12 +221,24 @@ def test_the_offsite_password_is_never_printed_or_logged(
         assert not any(s in logs for s in secrets)
 
 
+def test_offsite_copies_of_daily_backups_are_forgotten_beyond_their_retention(
+    pair: tuple[Host, Host],
+) -> None:
+    h2 = pair[1]
+    set_host_vars(h2, site_backup_offsite_keep_days=0, site_backup_offsite_keep_count=2)
+    h2.siteops("apply")
+    taken = [re.findall(r"offsite snapshot (\w+)", h2.siteops("backup", SITE).stdout)[0]
+             for _ in range(3)]  # fmt: skip
+    assert [s["snapshot"] for s in offsite_list(h2)] == taken[:0:-1]  # the two newest
+
+
 def test_turned_off_the_offsite_settings_and_password_leave_the_host(
     pair: tuple[Host, Host],
 ) -> None:
     h2 = pair[1]
     set_host_vars(h2, site_backup_offsite_host=None, site_backup_offsite_password=None,
-                  site_backup_offsite_host_key=None)  # fmt: skip
+                  site_backup_offsite_host_key=None, site_backup_offsite_keep_days=None,
+                  site_backup_offsite_keep_count=None)  # fmt: skip
     h2.siteops("apply")
     assert on_host(h2, "sudo -n ls /etc/siteops/offsite").split() == ["id_ed25519",
                                                                      "id_ed25519.pub"]  # fmt: skip
@@ -298,3 +310,9 @@ def test_move_site_takes_a_site_with_its_data_app_and_cache_to_the_other_host(
     # The keep sites of both hosts never noticed.
     for host in pair:
         assert host.get(f"{SITE}.{host.host}.test")[0] == 200
+    # A move onto a name the other host uses is refused before anything is taken.
+    before = h2.sites_file.read_bytes(), h1.sites_file.read_bytes()
+    refused = h2.siteops("move-site", SITE, "--to", "h1", check=False)
+    assert refused.returncode == 2 and "the destination already has a site 'keep'" in refused.stderr
+    assert (h2.sites_file.read_bytes(), h1.sites_file.read_bytes()) == before
+    assert h2.get(f"{SITE}.h2.test")[0] == 200

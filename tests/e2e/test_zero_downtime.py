@@ -509,6 +509,14 @@ def test_a_backup_then_a_restore_brings_back_rows_and_uploads(host: Host) -> Non
     assert gone.returncode == 2 and "has no backup '20200101T000000Z'" in gone.stderr
 
 
+def test_backup_retention_removes_backups_older_than_its_days(host: Host) -> None:
+    old = "/var/backups/siteops/zdpy/20261001T030000Z"
+    on_host(host, f"sudo -n sh -c 'mkdir -m 700 {old} && touch -d \"15 days ago\" {old}'")
+    assert "20261001T030000Z" in [b["id"] for b in daily_backups(host)]
+    host.siteops("backup", "zdpy")
+    assert "20261001T030000Z" not in [b["id"] for b in daily_backups(host)]  # 14 days kept
+
+
 def test_backup_retention_keeps_the_newest_by_count(host: Host) -> None:
     hosts_file = host.inventory / "hosts.yml"
     original = hosts_file.read_text(encoding="utf-8")
