@@ -100,7 +100,7 @@ def restore(
     """
     site = known_site(target, name).sites[name]
     if from_offsite:
-        snapshots = offsite_backups(target, name)
+        snapshots = list(_offsite(target, name).get("snapshots") or [])
         known = {s["snapshot"] for s in snapshots} | {s["id"] for s in snapshots}
         if not snapshots:
             raise SiteModelError(
