@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from types import ModuleType
 
@@ -103,6 +104,31 @@ def test_offsite_failures_are_restic_s_fatal_line_made_safe_for_a_json_record(
     assert words('{"message_type":"exit_error","code":1,"message":"Fatal: wrong password"}') == (
         "Fatal: wrong password"
     )
+
+
+def test_a_failed_copy_gives_ssh_s_reason_even_when_restic_drops_ssh_s_own_words(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # restic 0.14 may fail with "unable to start the sftp session, error: EOF" before it
+    # passes on what its ssh said: this restic runs the real ssh and drops its stderr.
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "restic").write_text(
+        "#!/bin/sh\n"
+        'eval "${2#sftp.command=}" </dev/null 2>/dev/null\n'
+        "echo 'Fatal: unable to open repository: unable to start the sftp session, "
+        "error: EOF' >&2\n"
+        "exit 1\n"
+    )
+    (tmp_path / "bin" / "restic").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
+    script = offsite_script(tmp_path)
+    monkeypatch.setattr(script, "PASSWORD", tmp_path / "password")
+    ssh = ["ssh", "-i", str(tmp_path / "id_ed25519"), "-o", "BatchMode=yes",
+           "-o", "ConnectTimeout=5", "-p", "2", "siteops@127.0.0.1", "-s", "sftp"]  # fmt: skip
+    conf = {"repository": "sftp:siteops@127.0.0.1:siteops/h1", "ssh": ssh}
+    with pytest.raises(script.Failed) as failed:
+        script.restic(conf, "snapshots")
+    assert str(failed.value) == "ssh: connect to host 127.0.0.1 port 2: Connection refused"
 
 
 def test_a_backup_whose_offsite_copy_failed_counts_as_kept_while_its_directory_is_there(

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.client import HTTPConnection
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -472,7 +473,7 @@ def test_a_key_granted_for_one_site_deploys_it_and_nothing_else(
     assert versions(host)[("zdnode", "/")] == 81
 
 
-def daily_backups(host: Host) -> list[dict[str, object]]:
+def daily_backups(host: Host) -> list[dict[str, Any]]:
     listed = json.loads(host.siteops("backups", "zdpy", "--json").stdout)["backups"]
     return [b for b in listed if b["kind"] == "daily"]
 
