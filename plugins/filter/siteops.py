@@ -744,7 +744,7 @@ def pg_public_sites(rows: Any) -> list[str]:
 
 
 def _rows(rows: Any) -> list[Mapping[str, Any]]:
-    """postgresql_query's ``query_result``: a list of rows ({} when there were none)."""
+    """postgres_db's read of its sites: a list of rows (anything else: none)."""
     return list(rows) if isinstance(rows, list) else []
 
 
