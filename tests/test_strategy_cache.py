@@ -7,8 +7,12 @@ written must never be read (minified source runs on the managed hosts).
 
 from __future__ import annotations
 
+import json
 import marshal
+import os
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -18,7 +22,8 @@ import mitogen.imports
 import mitogen.minify
 import pytest
 
-from tests.conftest import load_plugin
+from siteops import resources
+from tests.conftest import REPO, load_plugin
 
 PLUGIN = Path(__file__).resolve().parent.parent / "plugins" / "strategy" / "mitogen_linear.py"
 SOURCE = (
@@ -126,3 +131,40 @@ def test_a_renamed_target_is_reported(
 ) -> None:
     monkeypatch.delattr(mitogen.minify, "minimize_source")
     assert strategy.missing_targets() == ["mitogen.minify.minimize_source"]
+
+
+FIND_BOTH = """
+import json, sys
+from ansible import constants as C
+from ansible.utils.collection_loader._collection_finder import _AnsibleCollectionFinder
+_AnsibleCollectionFinder(C.COLLECTIONS_PATHS, C.COLLECTIONS_SCAN_SYS_PATH)._install()
+import ansible.collections.list
+from tests.conftest import load_plugin
+strategy = load_plugin(sys.argv[1], "siteops_strategy")
+print(json.dumps([sorted(p.decode() for p in found) for found in (
+    ansible.collections.list.list_collection_dirs(), strategy._collection_dirs())]))
+"""
+
+
+def test_the_collection_folders_are_ansible_s_own_list_the_first_of_two_copies_included(
+    tmp_path: Path,
+) -> None:
+    # A second copy of a collection in a root searched first: Ansible uses that one.
+    copy = tmp_path / "first" / "ansible_collections" / "community" / "postgresql"
+    copy.mkdir(parents=True)
+    (copy / "galaxy.yml").write_text(
+        "namespace: community\nname: postgresql\nversion: 9.9.9\nreadme: README.md\n"
+        "authors: [test]\n"
+    )
+    roots = [tmp_path / "first", resources.collections_path(REPO)]
+    env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": os.pathsep.join(map(str, roots))}
+    done = subprocess.run(
+        [sys.executable, "-c", FIND_BOTH, str(PLUGIN)],
+        capture_output=True, text=True, env=env, cwd=REPO, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    ansible_s, strategy_s = json.loads(done.stdout)
+    assert strategy_s == ansible_s
+    assert str(copy) in strategy_s
+    assert len(strategy_s) > 50  # the collections of the ansible package, and siteops.hosting
+    assert any(p.endswith("ansible_collections/siteops/hosting") for p in strategy_s)
