@@ -68,16 +68,16 @@ def test_the_merged_options_are_each_role_s_options_of_its_entry_point(
 
 
 def test_a_role_or_entry_point_that_is_not_there_or_an_option_in_two_specs_is_an_error(
-    plugin: ModuleType,
+    plugin: ModuleType, tmp_path: Path
 ) -> None:
     with pytest.raises(AnsibleLookupError, match="no argument spec of role 'nope'"):
-        plugin.role_spec_file("nope", plugin.role_dirs(str(REPO / "playbooks"), []))
+        plugin.role_spec_file("nope", plugin.role_dirs([]))
     with pytest.raises(AnsibleLookupError, match="role 'site_model' has no entry point 'sites'"):
         plugin.merged_options([("site_model", spec("site_model"), "sites")])
     twice = [("limits", spec("limits"), "sites"), ("limits", spec("limits"), "main")]
     with pytest.raises(AnsibleLookupError, match="option 'limits_remove_sites' is in two"):
         plugin.merged_options(twice)
-    assert plugin.role_spec_file("limits", plugin.role_dirs(str(REPO / "playbooks"), [])) == (
+    assert plugin.role_spec_file("limits", plugin.role_dirs([str(tmp_path)])) == (
         REPO / "roles" / "limits" / "meta" / "argument_specs.yml"
     )
 

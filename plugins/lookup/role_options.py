@@ -12,8 +12,8 @@ runs at once, before any change::
 
 Each role's variables carry its name as their prefix, so the merged options
 never collide; a name in two specs is an error all the same. A role is looked
-for beside the playbook's folder (``<playbook_dir>/../roles``, as in this
-repository and the installed collection), then in Ansible's roles path.
+for among this collection's roles (beside this file's ``plugins/``, in this
+repository and in the installed collection alike), then in Ansible's roles path.
 """
 
 from __future__ import annotations
@@ -43,10 +43,13 @@ options:
 """
 
 
-def role_dirs(playbook_dir: str | None, roles_path: list[str]) -> list[Path]:
-    """Where roles are looked for, first found first."""
-    dirs = [Path(playbook_dir).parent / "roles"] if playbook_dir else []
-    return dirs + [Path(p).expanduser() for p in roles_path]
+# This file is plugins/lookup/ of the collection whose roles/ it reads.
+COLLECTION_ROLES = Path(__file__).resolve().parent.parent.parent / "roles"
+
+
+def role_dirs(roles_path: list[str]) -> list[Path]:
+    """Where roles are looked for, first found first: this collection's, then Ansible's path."""
+    return [COLLECTION_ROLES, *(Path(p).expanduser() for p in roles_path)]
 
 
 def role_spec_file(role: str, dirs: list[Path]) -> Path:
@@ -80,9 +83,7 @@ class LookupModule(LookupBase):
     ) -> list[Any]:
         self.set_options(var_options=variables, direct=kwargs)
         default_entry = str(self.get_option("entry_point"))
-        dirs = role_dirs(
-            (variables or {}).get("playbook_dir"), list(constants.DEFAULT_ROLES_PATH or [])
-        )
+        dirs = role_dirs(list(constants.DEFAULT_ROLES_PATH or []))
         specs = []
         for term in (str(term) for term in terms):
             role, _, entry_point = term.partition(":")
