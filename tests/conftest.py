@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import os
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -19,6 +20,19 @@ EXAMPLE_INVENTORY = REPO / "inventory" / "example"
 # The collection's modules import its module_utils as Ansible runs them
 # (ansible_collections.siteops.hosting...): this checkout is that collection.
 sys.path.insert(0, str(resources.collections_path(REPO)))
+
+
+def local_ansible_env() -> dict[str, str]:
+    """The environment for ``ansible-playbook`` on the controller with this checkout's roles."""
+    return {
+        **os.environ,
+        "ANSIBLE_COLLECTIONS_PATH": str(resources.collections_path(REPO)),
+        "ANSIBLE_ROLES_PATH": str(REPO / "roles"),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_STDOUT_CALLBACK": "default",
+        "ANSIBLE_LOCALHOST_WARNING": "false",
+        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
+    }
 
 
 def load_plugin(path: Path, name: str) -> ModuleType:

@@ -8,7 +8,6 @@ still stops the run before any change, named.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -20,8 +19,7 @@ import pytest
 import yaml
 from ansible.errors import AnsibleLookupError
 
-from siteops import resources
-from tests.conftest import REPO, load_plugin
+from tests.conftest import REPO, load_plugin, local_ansible_env
 
 SITE_PLAY = REPO / "playbooks" / "site.yml"
 
@@ -85,15 +83,7 @@ def test_a_role_or_entry_point_that_is_not_there_or_an_option_in_two_specs_is_an
 def test_a_wrong_role_variable_stops_site_yml_before_any_change_naming_it(
     tmp_path: Path,
 ) -> None:
-    env = {
-        **os.environ,
-        "ANSIBLE_COLLECTIONS_PATH": str(resources.collections_path(REPO)),
-        "ANSIBLE_ROLES_PATH": str(REPO / "roles"),
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_STDOUT_CALLBACK": "default",
-        "ANSIBLE_LOCALHOST_WARNING": "false",
-        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
-    }
+    env = local_ansible_env()
     run = subprocess.run(
         [str(Path(sys.executable).parent / "ansible-playbook"), str(SITE_PLAY), "--check",
          "-i", "localhost,", "-c", "local", "-e", "limits_tasks_max=many",

@@ -7,7 +7,6 @@ in; good records pass. The role runs on the controller only (localhost).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from siteops import resources
+from tests.conftest import local_ansible_env
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_SITES = ROOT / "inventory" / "example" / "host_vars" / "vps1" / "sites.yml"
@@ -34,15 +33,7 @@ def check(tmp_path: Path, sites: Any) -> tuple[int, str]:
     book.write_text(PLAYBOOK)
     extra = tmp_path / "sites.json"
     extra.write_text(json.dumps({"site_model_sites": sites}))
-    env = {
-        **os.environ,
-        "ANSIBLE_COLLECTIONS_PATH": str(resources.collections_path(ROOT)),
-        "ANSIBLE_ROLES_PATH": str(ROOT / "roles"),
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_STDOUT_CALLBACK": "default",
-        "ANSIBLE_LOCALHOST_WARNING": "false",
-        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
-    }
+    env = local_ansible_env()
     run = subprocess.run(
         [str(Path(sys.executable).parent / "ansible-playbook"), str(book), "-e", f"@{extra}"],
         capture_output=True, text=True, env=env, cwd=tmp_path, check=False,
