@@ -7,6 +7,7 @@ import os
 import shlex
 import signal
 import stat
+import subprocess
 import sys
 import tempfile
 import threading
@@ -349,6 +350,28 @@ def test_the_run_environment(tmp_path: Path) -> None:
     assert "ANSIBLE_CONFIG" not in env
     (tmp_path / "ansible.cfg").write_text("[defaults]\n", encoding="utf-8")
     assert run_envvars(tmp_path)["ANSIBLE_CONFIG"] == str(tmp_path / "ansible.cfg")
+
+
+def test_a_run_inside_a_host_session_connects_through_its_ssh_master(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ANSIBLE_SSH_ARGS", raising=False)
+    assert "ANSIBLE_SSH_ARGS" not in run_envvars(tmp_path)
+    socket = tmp_path / "ssh" / "master"
+    # Ansible's default ssh_args when ansible.cfg names none.
+    args = run_envvars(tmp_path, ssh_via=socket)["ANSIBLE_SSH_ARGS"]
+    assert args == f"-o ControlMaster=no -o ControlPath={socket} {runner.DEFAULT_SSH_ARGS}"
+    config = tmp_path / "ansible.cfg"
+    ini = "[ssh_connection]\nssh_args = -o ControlMaster=auto -o ControlPersist=9s ; c\n"
+    config.write_text(ini, encoding="utf-8")
+    args = run_envvars(tmp_path, ssh_via=socket)["ANSIBLE_SSH_ARGS"]
+    assert args.endswith(" -o ControlMaster=auto -o ControlPersist=9s")
+    # ssh takes the first value of an option: the master's socket, never a master of its own.
+    seen = subprocess.run(["ssh", "-G", *shlex.split(args), "h"], capture_output=True, text=True,
+                          check=True).stdout.splitlines()  # fmt: skip
+    assert {"controlmaster false", f"controlpath {socket}"} <= set(seen)
+    monkeypatch.setenv("ANSIBLE_SSH_ARGS", "-o Compression=no")
+    assert run_envvars(tmp_path, ssh_via=socket)["ANSIBLE_SSH_ARGS"].endswith(" -o Compression=no")
 
 
 @pytest.mark.parametrize(

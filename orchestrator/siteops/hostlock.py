@@ -34,13 +34,12 @@ from siteops.layout import layout
 from siteops.registry import LockHolder
 from siteops.remote import RemoteError, ssh_argv
 from siteops.revision import HostRecord, RegistryConflict, sha256
+from siteops.sshmaster import KEEPALIVE, client_options, master
 
 SOURCE = Path(__file__).with_name("hostsession.py")
 # sshd exposes the key it accepted in a file named by this variable (ExposeAuthInfo).
 AUTH_INFO = '"${SSH_USER_AUTH:-}"'
 EXIT_LOCKED = 75
-# An unreachable host is noticed within this many seconds once connected.
-KEEPALIVE = ["-o", "ServerAliveInterval=10", "-o", "ServerAliveCountMax=3"]
 
 
 class HostLocked(SiteopsError):  # noqa: N818 (reads as the condition it reports)
@@ -98,11 +97,16 @@ def _config(**extra: Any) -> dict[str, Any]:
 
 
 def remote_argv(
-    variables: Mapping[str, Any], host: str, mode: str, config: Mapping[str, Any]
+    variables: Mapping[str, Any],
+    host: str,
+    mode: str,
+    config: Mapping[str, Any],
+    via: Path | None = None,
 ) -> list[str]:
     """The command running :mod:`siteops.hostsession` in ``mode`` as root on the host.
 
-    ``ssh …`` with the inventory's settings; for a host Ansible reaches with
+    ``ssh …`` with the inventory's settings (through the master connection at
+    ``via``, :mod:`siteops.sshmaster`); for a host Ansible reaches with
     ``ansible_connection: local`` (this machine), the program itself.
     """
     source = SOURCE.read_text(encoding="utf-8")
@@ -110,7 +114,8 @@ def remote_argv(
     if variables.get("ansible_connection") == "local":
         return [sys.executable, "-c", source, *command, os.environ.get("SSH_USER_AUTH", "")]
     argv = ssh_argv(variables, host, ["python3", "-c", source, *command], raw_suffix=AUTH_INFO)
-    return [argv[0], *KEEPALIVE, *argv[1:]]
+    shared = client_options(via) if via is not None else []
+    return [argv[0], *KEEPALIVE, *shared, *argv[1:]]
 
 
 def _event(line: str) -> dict[str, Any]:
@@ -170,8 +175,10 @@ class HostSession:
         sites: Sequence[str],
         timeout: float,
         on_wait: OnWait,
+        via: Path | None = None,
     ) -> HostSession:
-        """Connect and take the host's lock, waiting up to ``timeout`` seconds."""
+        """Connect (through ``via``, see :func:`remote_argv`) and take the host's lock,
+        waiting up to ``timeout`` seconds."""
         me = LockHolder.me(purpose)
         config = _config(
             holder={"pid": me.pid, "user": me.user, "hostname": me.hostname,
@@ -182,7 +189,7 @@ class HostSession:
             login=str(variables.get("ansible_user", "root")),
         )  # fmt: skip
         process = subprocess.Popen(
-            remote_argv(variables, host, "session", config),
+            remote_argv(variables, host, "session", config, via),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -337,23 +344,25 @@ def host_session(
 
     An exception in the block is reported as ``failed`` (``cancelled`` for
     Ctrl-C); a command that failed in its own way calls :meth:`HostSession.finish`
-    itself first.
+    itself first. The session and the block's Ansible runs share one SSH
+    connection (:func:`siteops.sshmaster.master`).
     """
-    session = HostSession.open(
-        variables, host, purpose=purpose, args=args, sites=sites, timeout=timeout,
-        on_wait=on_wait,
-    )  # fmt: skip
-    try:
-        yield session
-        if not session.finished:
-            session.finish("ok")
-    except BaseException as exc:
-        with contextlib.suppress(RemoteError):
+    with master(variables, host, "cannot hold the lock") as via:
+        session = HostSession.open(
+            variables, host, purpose=purpose, args=args, sites=sites, timeout=timeout,
+            on_wait=on_wait, via=via,
+        )  # fmt: skip
+        try:
+            yield session
             if not session.finished:
-                session.finish(_result_of(exc))
-        raise
-    finally:
-        session.close()
+                session.finish("ok")
+        except BaseException as exc:
+            with contextlib.suppress(RemoteError):
+                if not session.finished:
+                    session.finish(_result_of(exc))
+            raise
+        finally:
+            session.close()
 
 
 def _result_of(exc: BaseException) -> str:

@@ -66,6 +66,7 @@ from siteops.resources import collections_path
 from siteops.revision import Standing, compare, conflict, differences
 from siteops.runner import Progress, RunResult, run_playbook
 from siteops.sites import SiteAnswers, add_site, inventory_domain_owners, taken_blocks
+from siteops.sshmaster import socket_of
 
 SITE_PLAYBOOK = "site.yml"
 DEPLOY_PLAYBOOK = "deploy.yml"
@@ -152,6 +153,8 @@ class Target:
             config=self.config,
             collections=collections_path(self.project),
             cancel=cancel,
+            # Through the SSH connection of the command's host session, if one is open.
+            ssh_via=socket_of(self.host),
         )
 
 

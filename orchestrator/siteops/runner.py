@@ -23,6 +23,7 @@ run is finished.
 
 from __future__ import annotations
 
+import configparser
 import contextlib
 import json
 import os
@@ -42,6 +43,7 @@ from typing import Any
 import ansible_runner  # type: ignore[import-untyped]
 
 from siteops.guard import RUN_ID, guard_script, kill_run
+from siteops.sshmaster import client_options
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -271,8 +273,28 @@ def _venv_bin() -> str:
 DEFAULT_COLLECTIONS_PATHS = ("~/.ansible/collections", "/usr/share/ansible/collections")
 
 
+# Ansible's ssh_args when neither ANSIBLE_SSH_ARGS nor ansible.cfg sets them.
+DEFAULT_SSH_ARGS = "-C -o ControlMaster=auto -o ControlPersist=60s"
+
+
+def configured_ssh_args(config: Path | None) -> str:
+    """The ssh_args Ansible uses: ``ANSIBLE_SSH_ARGS``, else ``config``'s, else its default."""
+    if "ANSIBLE_SSH_ARGS" in os.environ:
+        return os.environ["ANSIBLE_SSH_ARGS"]
+    if config is not None:
+        # Read as Ansible reads it (ansible.config.manager).
+        parser = configparser.ConfigParser(inline_comment_prefixes=(";",))
+        with contextlib.suppress(OSError, configparser.Error):
+            parser.read(config, encoding="utf-8")
+            return parser.get("ssh_connection", "ssh_args", fallback=DEFAULT_SSH_ARGS)
+    return DEFAULT_SSH_ARGS
+
+
 def run_envvars(
-    project_dir: Path, config: Path | None = None, collections: Path | None = None
+    project_dir: Path,
+    config: Path | None = None,
+    collections: Path | None = None,
+    ssh_via: Path | None = None,
 ) -> dict[str, str]:
     """The environment settings of every run (on top of the caller's environment).
 
@@ -287,7 +309,10 @@ def run_envvars(
     comes first in the collections path, so the roles find the collection's
     filters (``siteops.hosting.<filter>``) and the user's ``ansible.cfg`` may
     name ``siteops.hosting`` content (its Mitogen strategy) however siteops
-    is installed.
+    is installed. ``ssh_via``: the control socket of the command's SSH
+    master (:mod:`siteops.sshmaster`), which every connection of the run
+    then goes through, ahead of the configured ``ssh_args`` (ssh takes the
+    first value of an option).
     """
     env = {
         "ANSIBLE_ROLES_PATH": str(project_dir / "roles"),
@@ -303,6 +328,10 @@ def run_envvars(
         config = project_dir / "ansible.cfg"
     if config is not None:
         env["ANSIBLE_CONFIG"] = str(config)
+    if ssh_via is not None:
+        env["ANSIBLE_SSH_ARGS"] = (
+            f"{shlex.join(client_options(ssh_via))} {configured_ssh_args(config)}"
+        )
     if collections is not None:
         rest = os.environ.get("ANSIBLE_COLLECTIONS_PATH") or os.pathsep.join(
             DEFAULT_COLLECTIONS_PATHS
@@ -425,6 +454,7 @@ def run_playbook(
     collections: Path | None = None,
     cancel: threading.Event | None = None,
     tasks_total: int | None = None,
+    ssh_via: Path | None = None,
 ) -> RunResult:
     """Run ``playbook`` against ``inventory`` and return how it ended.
 
@@ -435,6 +465,7 @@ def run_playbook(
     ``collections`` are as in :func:`run_envvars`. ``cancel`` lets
     the caller stop the run from another thread; Ctrl-C does the same.
     ``tasks_total``, if known (e.g. from an earlier run), seeds the progress.
+    ``ssh_via`` is as in :func:`run_envvars`.
     """
     if cancel is None:
         cancel = threading.Event()
@@ -470,7 +501,7 @@ def run_playbook(
                     + " "
                     + shlex.quote(str(playbook.resolve())),
                     envvars={
-                        **run_envvars(project_dir.resolve(), config, collections),
+                        **run_envvars(project_dir.resolve(), config, collections, ssh_via),
                         RUN_ID: run_id,
                     },
                     quiet=True,

@@ -11,8 +11,10 @@ import json
 import os
 import re
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -131,6 +133,24 @@ def test_a_dry_run_shows_the_change_and_changes_nothing(host: Host) -> None:
     assert "day: would change; dry run (check mode), nothing was changed" in done.stdout
     assert host.sites_file.read_bytes() == before
     assert on_host(host, "systemctl show -p MemoryMax --value day.slice") == str(768 << 20)
+
+
+def logins(host: Host) -> int:
+    """How many SSH logins as the inventory's user the host's sshd has accepted so far."""
+    journal = "sudo -n journalctl -q -u ssh --no-pager"
+    return int(on_host(host, f"{journal} | grep -c 'Accepted publickey for deploy' || true"))
+
+
+def test_a_changing_command_logs_in_to_the_host_once_and_leaves_no_connection(
+    host: Host,
+) -> None:
+    folders = set(Path(tempfile.gettempdir()).glob("siteops-ssh-*"))
+    before = logins(host)
+    host.siteops("apply", "other")
+    # The lock's session and the Ansible run share one login (the count's own is the +1).
+    assert logins(host) - before == 1 + 1
+    # The command's master connection went with it: its socket folder is gone.
+    assert set(Path(tempfile.gettempdir()).glob("siteops-ssh-*")) == folders
 
 
 def test_doctor_finds_drift_with_its_fix_and_nothing_once_it_is_mended(host: Host) -> None:
