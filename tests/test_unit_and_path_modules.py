@@ -154,3 +154,41 @@ def test_site_paths_says_what_exists_with_checksums_asked_for(
             "placeholder": {"exists": False},
         },
     }
+
+
+RELEASE = Path(__file__).resolve().parent.parent / "plugins" / "modules" / "debian_release.py"
+
+# /etc/os-release of Debian 13 and of Debian testing (no VERSION_ID there).
+TRIXIE = """PRETTY_NAME="Debian GNU/Linux 13 (trixie)"
+NAME="Debian GNU/Linux"
+VERSION_ID="13"
+VERSION="13 (trixie)"
+VERSION_CODENAME=trixie
+ID=debian
+"""
+TESTING = 'PRETTY_NAME="Debian GNU/Linux forky/sid"\nNAME="Debian GNU/Linux"\nID=debian\n'
+
+
+@pytest.fixture(scope="module")
+def debian_release() -> ModuleType:
+    return load_plugin(RELEASE, "debian_release")
+
+
+def test_the_release_facts_are_what_setup_names_them_on_debian(
+    debian_release: ModuleType,
+) -> None:
+    assert debian_release.release_facts(TRIXIE, "13.1\n") == {
+        "ansible_distribution": "Debian",
+        "ansible_distribution_version": "13.1",
+        "ansible_distribution_major_version": "13",
+        "ansible_distribution_release": "trixie",
+    }
+    # Without /etc/debian_version the os-release version stands.
+    assert debian_release.release_facts(TRIXIE, None)["ansible_distribution_version"] == "13"
+    # Testing has no numbered release: no major version, so no role's per-release table matches.
+    facts = debian_release.release_facts(TESTING, "forky/sid\n")
+    assert facts["ansible_distribution"] == "Debian"
+    assert facts["ansible_distribution_major_version"] == ""
+    ubuntu = debian_release.release_facts('ID=ubuntu\nVERSION_ID="24.04"\n', None)
+    assert ubuntu["ansible_distribution"] == "Ubuntu"
+    assert ubuntu["ansible_distribution_major_version"] == "24"
