@@ -240,3 +240,17 @@ def test_a_missing_file_is_an_empty_registry_and_is_created_on_save(tmp_path: Pa
         HEADER + f"siteops_sites_format: {SITES_FORMAT}\n"
         "siteops_sites: {}\nsiteops_archived_sites: {}\n"
     )
+
+
+def test_yaml_is_read_with_libyaml_into_the_same_data_as_safe_load() -> None:
+    from siteops import yamltext
+
+    # The wheels of PyYAML on PyPI carry libyaml; the fast parser is the one in use.
+    assert yaml.__with_libyaml__
+    assert yamltext.SafeLoader is yaml.CSafeLoader
+    for path in sorted((Path(__file__).parent / "fixtures").rglob("*.yml")):
+        text = path.read_text(encoding="utf-8")
+        assert yamltext.load(text) == yaml.safe_load(text), path
+    assert yamltext.load("") is None
+    with pytest.raises(yaml.YAMLError):
+        yamltext.load("a: [1\n")

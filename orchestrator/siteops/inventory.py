@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from siteops import yamltext
 from siteops.errors import SiteModelError, describe
 from siteops.fileformat import upgrade
 from siteops.model import HostSites
@@ -54,7 +55,7 @@ def load_host_sites(path: Path) -> HostSites:
     if not path.exists():
         return HostSites()
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yamltext.load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise SiteModelError(str(path), [f"not valid YAML: {exc}"]) from None
     return parse_host_sites(data, str(path))
@@ -82,7 +83,7 @@ def inventory_hosts(hosts_file: Path) -> list[str]:
     if not hosts_file.exists():
         return []
     try:
-        data = yaml.safe_load(hosts_file.read_text(encoding="utf-8"))
+        data = yamltext.load(hosts_file.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise SiteModelError(str(hosts_file), [f"not valid YAML: {exc}"]) from None
     found: dict[str, None] = {}
@@ -120,7 +121,7 @@ def read_hosts_yaml(hosts_file: Path) -> dict[str, Any]:
     if not hosts_file.exists():
         return {}
     try:
-        data = yaml.safe_load(hosts_file.read_text(encoding="utf-8"))
+        data = yamltext.load(hosts_file.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise SiteModelError(str(hosts_file), [f"not valid YAML: {exc}"]) from None
     return data if isinstance(data, dict) else {}

@@ -19,8 +19,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from siteops import yamltext
 from siteops.resources import ProjectNotFound, find_collection, shipped_collection
 
 LAYOUT_FILE = Path("roles") / "site_layout" / "defaults" / "main.yml"
@@ -115,4 +114,4 @@ def layout() -> Layout:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise LayoutError(f"cannot read the host layout {path}: {exc.strerror}") from None
-    return parse_layout(yaml.safe_load(text), str(path))
+    return parse_layout(yamltext.load(text), str(path))

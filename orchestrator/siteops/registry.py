@@ -32,6 +32,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
+from siteops import yamltext
 from siteops.errors import SiteModelError, describe
 from siteops.inventory import load_host_sites, parse_host_sites
 from siteops.model import HostSites
@@ -246,7 +247,7 @@ class Registry:
         if not self._held:
             raise RuntimeError(f"{self.path}: replace_text() needs the lock")
         try:
-            sites = parse_host_sites(yaml.safe_load(text), str(self.path))
+            sites = parse_host_sites(yamltext.load(text), str(self.path))
         except yaml.YAMLError as exc:
             raise SiteModelError(str(self.path), [f"the host's copy is not YAML: {exc}"]) from None
         write_atomically(self.path, text)

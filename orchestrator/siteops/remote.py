@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from siteops import yamltext
 from siteops.inventory import SITES_FILE
 from siteops.layout import layout
 
@@ -47,7 +48,7 @@ def plain_host_vars(hosts_file: Path, host: str) -> dict[str, Any] | None:
     ):
         return None
     try:
-        data = yaml.safe_load(hosts_file.read_text(encoding="utf-8"))
+        data = yamltext.load(hosts_file.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError):
         return None
     if not isinstance(data, dict) or set(data) != {"all"} or not isinstance(data["all"], dict):

@@ -28,8 +28,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-import yaml
-
+from siteops import yamltext
 from siteops.errors import SiteopsError
 from siteops.inventory import parse_host_sites
 from siteops.model import HostSites
@@ -72,7 +71,7 @@ class HostRecord:
     def sites(self, host: str, directory: str) -> HostSites:
         """The host's copy as sites (``directory``: where the host keeps it, for messages)."""
         return parse_host_sites(
-            yaml.safe_load(self.text or ""), f"host {host}: {directory}/sites.yml"
+            yamltext.load(self.text or ""), f"host {host}: {directory}/sites.yml"
         )
 
     def describe(self) -> str:

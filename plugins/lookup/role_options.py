@@ -77,6 +77,10 @@ def merged_options(specs: list[tuple[str, dict[str, Any], str]]) -> dict[str, An
     return merged
 
 
+# libyaml's parser when PyYAML has it: the dozen files in ~5 ms instead of ~45 ms.
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 class LookupModule(LookupBase):
     def run(
         self, terms: list[Any], variables: dict[str, Any] | None = None, **kwargs: Any
@@ -88,7 +92,7 @@ class LookupModule(LookupBase):
         for term in (str(term) for term in terms):
             role, _, entry_point = term.partition(":")
             text = role_spec_file(role, dirs).read_text(encoding="utf-8")
-            data = yaml.safe_load(text) or {}
+            data = yaml.load(text, Loader=_SAFE_LOADER) or {}  # noqa: S506 - a safe loader
             specs.append(
                 (role, dict(data.get("argument_specs") or {}), entry_point or default_entry)
             )
