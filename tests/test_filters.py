@@ -62,6 +62,7 @@ def test_every_filter_is_registered(filters: ModuleType) -> None:
         "site_env_blocks",
         "scram_matches",
         "pg_roles_to_fix",
+        "pg_fix_sql",
         "pg_databases_to_fix",
         "pg_public_sites",
         "accounts_to_fix",
@@ -828,6 +829,33 @@ def test_pg_databases_to_fix_names_missing_or_foreign_databases(filters: ModuleT
     ]
     names = ["ok", "nodb", "foreign", "latin", "unread"]
     assert filters.pg_databases_to_fix(rows, names) == ["nodb", "foreign", "latin", "unread"]
+
+
+def test_pg_fix_sql_makes_only_what_is_listed_quoted_with_the_sites_limits(
+    filters: ModuleType,
+) -> None:
+    sites = {"shop": {"database": {"connection_limit": 5}}, "blog": {}}
+    passwords = {"shop": "it's", "blog": "b1"}
+    lines = filters.pg_fix_sql(["shop"], ["blog"], ["blog"], sites, passwords, 20).splitlines()
+    role_missing = "WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'shop')"
+    assert lines[0] == f"""SELECT 'CREATE ROLE "shop"' {role_missing} \\gexec"""
+    assert lines[1] == (
+        'ALTER ROLE "shop" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION '
+        "INHERIT CONNECTION LIMIT 5 PASSWORD 'it''s';"
+    )
+    create = """SELECT 'CREATE DATABASE "blog" OWNER "blog" ENCODING ''UTF8''' WHERE NOT EXISTS"""
+    assert lines[2].startswith(create)
+    assert lines[2].endswith("(SELECT 1 FROM pg_database WHERE datname = 'blog') \\gexec")
+    assert "RAISE EXCEPTION 'database % exists in encoding %, not UTF8', 'blog'" in lines[3]
+    assert lines[4:] == [
+        'ALTER DATABASE "blog" OWNER TO "blog";',
+        'REVOKE CONNECT, TEMPORARY ON DATABASE "blog" FROM PUBLIC;',
+        'GRANT CONNECT, TEMPORARY ON DATABASE "blog" TO "blog";',
+    ]
+    # The site's own limit, else the default; nothing listed, nothing to run.
+    blog_only = filters.pg_fix_sql(["blog"], [], [], sites, passwords, 20)
+    assert "CONNECTION LIMIT 20 PASSWORD 'b1';" in blog_only
+    assert filters.pg_fix_sql([], [], [], sites, passwords, 20) == ""
 
 
 def test_pg_public_sites_are_the_rows_marked_public(filters: ModuleType) -> None:

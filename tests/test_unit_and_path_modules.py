@@ -6,11 +6,13 @@ systemctl's own output; Molecule runs it against real systemd.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+import yaml
 
 from tests.conftest import load_plugin
 
@@ -192,3 +194,21 @@ def test_the_release_facts_are_what_setup_names_them_on_debian(
     ubuntu = debian_release.release_facts('ID=ubuntu\nVERSION_ID="24.04"\n', None)
     assert ubuntu["ansible_distribution"] == "Ubuntu"
     assert ubuntu["ansible_distribution_major_version"] == "24"
+
+
+@pytest.mark.parametrize(
+    "module", sorted((Path(__file__).resolve().parent.parent / "plugins" / "modules").glob("*.py"))
+)
+def test_every_modules_documentation_is_yaml_naming_its_options(module: Path) -> None:
+    """What ansible-doc and ansible-lint read: a YAML error there hides the module's docs."""
+    docs = {
+        node.targets[0].id: yaml.safe_load(node.value.value)
+        for node in ast.parse(module.read_text(encoding="utf-8")).body
+        if isinstance(node, ast.Assign)
+        and isinstance(node.targets[0], ast.Name)
+        and node.targets[0].id in ("DOCUMENTATION", "EXAMPLES", "RETURN")
+        and isinstance(node.value, ast.Constant)
+    }
+    assert set(docs) == {"DOCUMENTATION", "EXAMPLES", "RETURN"}
+    assert docs["DOCUMENTATION"]["module"] == module.stem
+    assert isinstance(docs["DOCUMENTATION"].get("options", {}) or {}, dict)

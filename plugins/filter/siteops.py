@@ -743,6 +743,67 @@ def pg_public_sites(rows: Any) -> list[str]:
     return [row["site"] for row in _rows(rows) if row.get("public")]
 
 
+def _pg_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _pg_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def pg_fix_sql(
+    roles: Iterable[str],
+    databases: Iterable[str],
+    public: Iterable[str],
+    sites: Mapping[str, Any],
+    passwords: Mapping[str, str],
+    default_limit: int,
+) -> str:
+    """One psql script making each listed site's role, database and rights what siteops makes.
+
+    ``roles``, ``databases`` and ``public`` are :func:`pg_roles_to_fix`,
+    :func:`pg_databases_to_fix` and the databases PUBLIC may still connect
+    to. A role logs in and inherits and is nothing more, with the site's
+    connection limit and password; a database is owned by the site's role,
+    in UTF-8 (an existing one in another encoding stops the script, naming
+    it); PUBLIC may neither connect to a site's database nor make temporary
+    tables there, the site's role may. Roles and databases are created only
+    when missing (psql's ``\\gexec``: CREATE DATABASE cannot run inside a
+    function). The script holds passwords: it goes to psql's standard input.
+    """
+    # Names and texts are quoted (_pg_ident, _pg_literal) before they are put in.
+    lines: list[str] = []
+    for site in roles:
+        record = sites.get(site)
+        database = record.get("database", {}) if isinstance(record, Mapping) else {}
+        limit = int(database.get("connection_limit") or default_limit)
+        role, name = _pg_ident(site), _pg_literal(site)
+        missing = f"NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = {name})"  # noqa: S608
+        lines += [
+            f"SELECT {_pg_literal(f'CREATE ROLE {role}')} WHERE {missing} \\gexec",
+            f"ALTER ROLE {role} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
+            f"INHERIT CONNECTION LIMIT {limit} PASSWORD {_pg_literal(passwords[site])};",
+        ]
+    for site in databases:
+        owner, name = _pg_ident(site), _pg_literal(site)
+        where = f"FROM pg_database WHERE datname = {name}"
+        encoding = f"(SELECT pg_encoding_to_char(encoding) {where})"
+        create = _pg_literal(f"CREATE DATABASE {owner} OWNER {owner} ENCODING 'UTF8'")
+        lines += [
+            f"SELECT {create} WHERE NOT EXISTS (SELECT 1 {where}) \\gexec",
+            f"DO $siteops$ BEGIN IF {encoding} <> 'UTF8' THEN RAISE EXCEPTION "
+            f"'database % exists in encoding %, not UTF8', {name}, {encoding}; "
+            "END IF; END $siteops$;",
+            f"ALTER DATABASE {owner} OWNER TO {owner};",
+        ]
+    for site in public:
+        lines += [
+            f"REVOKE CONNECT, TEMPORARY ON DATABASE {_pg_ident(site)} FROM PUBLIC;",
+            f"GRANT CONNECT, TEMPORARY ON DATABASE {_pg_ident(site)} TO {_pg_ident(site)};",
+        ]
+    return "".join(line + "\n" for line in lines)
+
+
 def _rows(rows: Any) -> list[Mapping[str, Any]]:
     """postgres_db's read of its sites: a list of rows (anything else: none)."""
     return list(rows) if isinstance(rows, list) else []
@@ -859,6 +920,7 @@ class FilterModule:
             "site_env_blocks": site_env_blocks,
             "scram_matches": scram_matches,
             "pg_roles_to_fix": pg_roles_to_fix,
+            "pg_fix_sql": pg_fix_sql,
             "pg_databases_to_fix": pg_databases_to_fix,
             "pg_public_sites": pg_public_sites,
             "accounts_to_fix": accounts_to_fix,
