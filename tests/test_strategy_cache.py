@@ -123,7 +123,7 @@ def test_every_name_the_strategy_patches_exists_in_the_installed_mitogen(
 ) -> None:
     # Fails loudly when a Mitogen release renames what the strategy replaces.
     assert strategy.missing_targets() == []
-    assert len(strategy.PATCHED) == 4
+    assert len(strategy.PATCHED) == 5
 
 
 def test_a_renamed_target_is_reported(
@@ -131,6 +131,32 @@ def test_a_renamed_target_is_reported(
 ) -> None:
     monkeypatch.delattr(mitogen.minify, "minimize_source")
     assert strategy.missing_targets() == ["mitogen.minify.minimize_source"]
+
+
+def test_below_four_cpus_mitogen_pins_nothing(
+    strategy: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two CPUs: Mitogen would pin the controller, the workers and ssh to CPU 1.
+    import ansible_mitogen.affinity as affinity
+
+    pinned = affinity.FixedPolicy(cpu_count=2)
+    assert pinned._reserve_mux and pinned._reserve_shift == 1  # its placement below 4 CPUs
+    monkeypatch.setattr(affinity, "policy", pinned)
+
+    assert strategy.unpinned_below(cpus=2) is True
+    assert type(affinity.policy) is affinity.Policy  # places nothing: the kernel decides
+
+
+def test_with_four_cpus_or_more_mitogen_keeps_its_placement(
+    strategy: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ansible_mitogen.affinity as affinity
+
+    pinned = affinity.FixedPolicy(cpu_count=8)
+    monkeypatch.setattr(affinity, "policy", pinned)
+
+    assert strategy.unpinned_below(cpus=8) is False
+    assert affinity.policy is pinned
 
 
 FIND_BOTH = """
