@@ -120,6 +120,50 @@ def test_a_short_answer_is_not_matched_to_the_wrong_units(site_units: ModuleType
         site_units.plan([{"name": "a.service"}, {"name": "b.service"}], [{"Id": "a.service"}])
 
 
+MARK = "# siteops component unit of site"
+
+
+def test_stale_units_are_the_marked_files_named_like_the_sites_units_not_wanted(
+    site_units: ModuleType, tmp_path: Path
+) -> None:
+    files = {
+        "shop-api.service": f"{MARK} shop\n[Unit]\n",  # a component still wanted
+        "shop-worker.service": f"{MARK} shop\n[Unit]\n",  # a removed component: stale
+        "shop-backup.timer": f"{MARK} shop\n",  # a removed job's timer: stale
+        "shop-cron.service": "[Unit]\nDescription=written by hand\n",  # not ours: kept
+        "shop-other.service": f"{MARK} shopx\n",  # another site's mark: kept
+        "blog-api.service": f"{MARK} blog\n",  # another site's name: not looked at
+        "shop-api.service.d": None,  # a drop-in folder: not a unit file
+    }
+    for name, text in files.items():
+        if text is None:
+            (tmp_path / name).mkdir()
+        else:
+            (tmp_path / name).write_text(text)
+    patterns = [r"^shop-[a-z]+\.service$", r"^shop-[a-z]+\.timer$"]
+    found = site_units.first_lines(str(tmp_path), patterns)
+
+    assert sorted(name for name, _ in found) == [
+        "shop-api.service", "shop-backup.timer", "shop-cron.service",
+        "shop-other.service", "shop-worker.service",
+    ]  # fmt: skip
+    marker = f"{MARK} (?:shop)"
+    assert site_units.stale_units(found, patterns, marker, {"shop-api.service"}) == [
+        "shop-backup.timer",
+        "shop-worker.service",
+    ]
+    # A site being removed keeps nothing: every unit of its own goes.
+    assert site_units.stale_units(found, patterns, marker, set()) == [
+        "shop-api.service",
+        "shop-backup.timer",
+        "shop-worker.service",
+    ]
+
+
+def test_no_unit_folder_means_no_stale_units(site_units: ModuleType, tmp_path: Path) -> None:
+    assert site_units.first_lines(str(tmp_path / "missing"), [".*"]) == []
+
+
 # site_paths: the read of many sites' paths in one call.
 
 PATHS = Path(__file__).resolve().parent.parent / "plugins" / "modules" / "site_paths.py"

@@ -16,6 +16,10 @@ description:
     entries as siteops.hosting.site_files takes) are ensured first, in the
     same call; a changed path under C(/etc/systemd/) makes a
     C(systemctl daemon-reload) happen before the units are ensured.
+  - With O(stale), unit files no longer wanted are found, stopped, disabled and
+    deleted first, in the same call. Those are the files of O(stale.directory) whose name
+    matches one of O(stale.patterns) and whose first line matches
+    O(stale.marker), except the units of O(units) and the files of O(files).
   - Used by the siteops roles for a site's component units, slices and timers.
 version_added: 0.1.0
 author: siteops
@@ -55,6 +59,27 @@ options:
     description: Run C(systemctl daemon-reload) first (after unit files changed).
     type: bool
     default: false
+  stale:
+    description:
+      - Which unit files this call owns, so that those no longer wanted are removed.
+        A deleted unit file makes a C(systemctl daemon-reload) happen.
+    type: dict
+    suboptions:
+      directory:
+        description: Where the unit files are.
+        type: path
+        default: /etc/systemd/system
+      patterns:
+        description:
+          - Regular expressions; a file whose name matches one (from its start) may be stale.
+        type: list
+        elements: str
+        required: true
+      marker:
+        description:
+          - A regular expression the whole first line of a stale file matches (its owner's mark).
+        type: str
+        required: true
 attributes:
   check_mode:
     support: full
@@ -69,6 +94,14 @@ EXAMPLES = r"""
     units:
       - {name: shop-frontend.service, enabled: true, state: started}
       - {name: siteops-backup@shop.timer, enabled: true, state: started}
+
+- name: Ensure the site's units, and no unit of a component it no longer has
+  siteops.hosting.site_units:
+    units:
+      - {name: shop-frontend.service, enabled: true, state: started}
+    stale:
+      patterns: ['^shop-[a-z]+\\.service$']
+      marker: '# siteops component unit of site shop'
 """
 
 RETURN = r"""
@@ -82,8 +115,16 @@ changed_paths:
   type: list
   elements: str
   returned: always
+stale:
+  description: The unit files found stale and deleted (in check mode, that would be), by name.
+  type: list
+  elements: str
+  returned: always
 """
 
+import os
+import re
+from collections.abc import Iterable
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
@@ -164,6 +205,86 @@ def restarts(units: list[dict[str, Any]], changed: list[str]) -> list[dict[str, 
     ]
 
 
+def stale_units(
+    found: Iterable[tuple[str, str]], patterns: list[str], marker: str, keep: set[str]
+) -> list[str]:
+    """The names of ``found`` (name, first line) that are stale, sorted.
+
+    Stale: named like one of ``patterns`` (matched from the name's start), marked
+    by ``marker`` (the whole first line), and not in ``keep``.
+    """
+    names = [re.compile(p) for p in patterns]
+    mark = re.compile(marker)
+    return sorted(
+        name
+        for name, first in found
+        if name not in keep
+        and any(p.match(name) for p in names)
+        and mark.fullmatch(first.rstrip("\r\n"))
+    )
+
+
+def first_lines(directory: str, patterns: list[str]) -> list[tuple[str, str]]:
+    """(name, first line) of each regular file of ``directory`` named like one of ``patterns``."""
+    names = [re.compile(p) for p in patterns]
+    out: list[tuple[str, str]] = []
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return out
+    for entry in entries:
+        if not entry.is_file(follow_symlinks=False) or not any(p.match(entry.name) for p in names):
+            continue
+        with open(entry.path, encoding="utf-8", errors="replace") as unit_file:
+            out.append((entry.name, unit_file.readline()))
+    return out
+
+
+class Systemd:
+    """systemctl for one module call: one query for many units, then one call per action."""
+
+    def __init__(self, module: AnsibleModule) -> None:
+        self.module = module
+        self.systemctl = module.get_bin_path("systemctl", required=True)
+
+    def run(self, *args: str, fail: str = "", **result: Any) -> str:
+        rc, out, err = self.module.run_command([self.systemctl, *args])
+        if rc != 0:
+            self.module.fail_json(
+                msg=f"{fail or 'systemctl ' + ' '.join(args)} failed: {err.strip()}",
+                rc=rc,
+                **result,
+            )
+        return str(out)
+
+    def ensure(self, units: list[dict[str, Any]], **result: Any) -> dict[str, list[str]]:
+        """Query ``units`` once, then act on what differs (in check mode: only say what)."""
+        if not units:
+            return {}
+        out = self.run(
+            "show",
+            f"--property={PROPERTIES}",
+            "--",
+            *[u["name"] for u in units],
+            fail="systemctl show",
+        )
+        shown = parse_show(out)
+        if len(shown) != len(units):
+            self.module.fail_json(
+                msg=f"systemctl show answered for {len(shown)} of {len(units)} units"
+            )
+        actions = plan(units, shown)
+        missing = [name for name, todo in actions.items() if "missing" in todo]
+        if missing and not self.module.check_mode:
+            self.module.fail_json(msg=f"systemd does not know these units: {', '.join(missing)}")
+        if not self.module.check_mode:
+            for action in ACTIONS:
+                names = [name for name, todo in actions.items() if action in todo]
+                if names:
+                    self.run(action, "--", *names, actions=actions, **result)
+        return actions
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
@@ -180,52 +301,55 @@ def main() -> None:
             ),
             files=dict(type="list", elements="dict", default=[], options=ENTRY),
             daemon_reload=dict(type="bool", default=False),
+            stale=dict(
+                type="dict",
+                options=dict(
+                    directory=dict(type="path", default="/etc/systemd/system"),
+                    patterns=dict(type="list", elements="str", required=True),
+                    marker=dict(type="str", required=True),
+                ),
+            ),
         ),
         supports_check_mode=True,
     )
-    ensurer = Ensurer(check=module.check_mode)
+    check = module.check_mode
+    systemd = Systemd(module)
+    done: dict[str, Any] = {"changed_paths": [], "stale": []}
+    actions: dict[str, list[str]] = {}
+    stale_spec = module.params["stale"]
+    if stale_spec:
+        directory = stale_spec["directory"]
+        keep = {u["name"] for u in module.params["units"]} | {
+            os.path.basename(f["path"])
+            for f in module.params["files"]
+            if os.path.dirname(f["path"]) == directory.rstrip("/")
+        }
+        found = first_lines(directory, stale_spec["patterns"])
+        done["stale"] = stale_units(found, stale_spec["patterns"], stale_spec["marker"], keep)
+        # Stopped and disabled while systemd still knows them, then deleted.
+        gone = [{"name": n, "enabled": False, "state": "stopped"} for n in done["stale"]]
+        actions.update(systemd.ensure(gone, **done))
+        if not check:
+            for name in done["stale"]:
+                os.remove(os.path.join(directory, name))
+    ensurer = Ensurer(check=check)
     failure = ensure_entries(ensurer, module.params["files"])
+    done["changed_paths"] = ensurer.changed
     if failure is not None:
-        module.fail_json(msg=failure, changed_paths=ensurer.changed)
-    done: dict[str, Any] = {"changed_paths": ensurer.changed}
+        module.fail_json(msg=failure, **done)
     if module._diff:
         done["diff"] = ensurer.diffs
     units = restarts(module.params["units"], ensurer.changed)
-    systemctl = module.get_bin_path("systemctl", required=True)
-    changed = bool(ensurer.changed)
-    reload = module.params["daemon_reload"] or any(
-        path.startswith("/etc/systemd/") for path in ensurer.changed
+    reload = (
+        module.params["daemon_reload"]
+        or bool(done["stale"])
+        or any(path.startswith("/etc/systemd/") for path in ensurer.changed)
     )
-    if reload:
-        changed = True
-        if not module.check_mode:
-            module.run_command([systemctl, "daemon-reload"], check_rc=True)
-    if not units:
-        module.exit_json(changed=changed, actions={}, **done)
-    rc, out, err = module.run_command(
-        [systemctl, "show", f"--property={PROPERTIES}", "--", *[u["name"] for u in units]]
-    )
-    if rc != 0:
-        module.fail_json(msg=f"systemctl show failed: {err.strip()}", rc=rc)
-    shown = parse_show(out)
-    if len(shown) != len(units):
-        module.fail_json(msg=f"systemctl show answered for {len(shown)} of {len(units)} units")
-    actions = plan(units, shown)
-    missing = [name for name, todo in actions.items() if "missing" in todo]
-    if missing and not module.check_mode:
-        module.fail_json(msg=f"systemd does not know these units: {', '.join(missing)}")
-    if not module.check_mode:
-        for action in ACTIONS:
-            names = [name for name, todo in actions.items() if action in todo]
-            if names:
-                rc, out, err = module.run_command([systemctl, action, "--", *names])
-                if rc != 0:
-                    module.fail_json(
-                        msg=f"systemctl {action} {' '.join(names)} failed: {err.strip()}",
-                        actions=actions,
-                        **done,
-                    )
-    module.exit_json(changed=changed or bool(actions), actions=actions, **done)
+    if reload and not check:
+        systemd.run("daemon-reload", **done)
+    actions.update(systemd.ensure(units, **done))
+    changed = reload or bool(ensurer.changed) or bool(actions)
+    module.exit_json(changed=changed, actions=actions, **done)
 
 
 if __name__ == "__main__":
