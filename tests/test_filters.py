@@ -65,7 +65,7 @@ def test_every_filter_is_registered(filters: ModuleType) -> None:
         "pg_fix_sql",
         "pg_databases_to_fix",
         "pg_public_sites",
-        "accounts_to_fix",
+        "site_accounts",
         "site_files",
         "each_files",
         "formatted",
@@ -864,41 +864,17 @@ def test_pg_public_sites_are_the_rows_marked_public(filters: ModuleType) -> None
     assert filters.pg_public_sites({}) == []
 
 
-GETENT = "\n".join([
-    "shop:x:998:998:siteops site shop:/srv/sites/shop:/usr/sbin/nologin",
-    "blog:x:997:997:siteops site blog:/srv/sites/blog:/bin/bash",
-    "docs:x:996:996:siteops site docs:/srv/sites/docs:/usr/sbin/nologin",
-    "wiki:x:995:995:siteops site wiki:/srv/sites/wiki:/usr/sbin/nologin",
-    "--",
-    "shop:!:19000::::::",
-    "blog:!:19000::::::",
-    "docs:!:19000::::::",
-    "wiki:$y$j9T$hash:19000::::::",
-    "--",
-    "root:x:0:",
-    "sudo:x:27:docs",
-    "shop:x:998:",
-    "blog:x:997:",
-    "docs:x:996:docs",
-    "wiki:x:995:",
-])  # fmt: skip
-
-
-def test_accounts_to_fix_names_missing_and_differing_accounts(filters: ModuleType) -> None:
-    sites = ["shop", "blog", "docs", "wiki", "new"]
-    out = filters.accounts_to_fix({"stdout": GETENT}, sites, "/srv/sites", "/usr/sbin/nologin")
-    # blog: a login shell; docs: in sudo; wiki: a password; new: nothing yet.
-    assert out == {"groups": ["new"], "users": ["blog", "docs", "wiki", "new"]}
-
-
-def test_accounts_to_fix_with_nothing_read_fixes_everything(filters: ModuleType) -> None:
-    out = filters.accounts_to_fix({"stdout": ""}, ["shop"], "/srv/sites", "/usr/sbin/nologin")
-    assert out == {"groups": ["shop"], "users": ["shop"]}
-    # A new site: getent prints nothing for it, the sections still separate.
-    read = {"stdout": "--\n--\nroot:x:0:\nshop:x:998:"}
-    out = filters.accounts_to_fix(read, ["shop"], "/srv/sites", "/usr/sbin/nologin")
-    assert out == {"groups": [], "users": ["shop"]}
-    assert filters.accounts_to_fix(None, [], "/srv/sites", "/x") == {"groups": [], "users": []}
+def test_site_accounts_are_a_nologin_user_per_site_at_home_in_its_tree(
+    filters: ModuleType,
+) -> None:
+    assert filters.site_accounts(["shop"], "/srv/sites", "/usr/sbin/nologin") == [
+        {
+            "name": "shop",
+            "home": "/srv/sites/shop",
+            "shell": "/usr/sbin/nologin",
+            "comment": "siteops site shop",
+        }
+    ]
 
 
 def test_site_env_blocks_are_what_the_jinja_block_gave(

@@ -164,6 +164,78 @@ def test_no_unit_folder_means_no_stale_units(site_units: ModuleType, tmp_path: P
     assert site_units.first_lines(str(tmp_path / "missing"), [".*"]) == []
 
 
+# site_accounts: many sites' accounts with one read.
+
+ACCOUNTS = Path(__file__).resolve().parent.parent / "plugins" / "modules" / "site_accounts.py"
+
+USERS = """shop:x:998:998:siteops site shop:/srv/sites/shop:/usr/sbin/nologin
+blog:x:997:997:siteops site blog:/srv/sites/blog:/bin/bash
+docs:x:996:996:siteops site docs:/srv/sites/docs:/usr/sbin/nologin
+wiki:x:995:995:siteops site wiki:/srv/sites/wiki:/usr/sbin/nologin
+odd:x:994:27:siteops site odd:/srv/sites/odd:/usr/sbin/nologin
+"""
+SHADOW = """shop:!:19000::::::
+blog:!:19000::::::
+docs:!:19000::::::
+wiki:$y$j9T$hash:19000::::::
+odd:!:19000::::::
+"""
+GROUP = """root:x:0:
+sudo:x:27:docs
+shop:x:998:
+blog:x:997:
+docs:x:996:docs
+wiki:x:995:
+odd:x:994:
+"""
+
+
+@pytest.fixture(scope="module")
+def site_accounts() -> ModuleType:
+    return load_plugin(ACCOUNTS, "siteops_test_site_accounts")
+
+
+def _account(name: str) -> dict[str, str]:
+    return {
+        "name": name,
+        "home": f"/srv/sites/{name}",
+        "shell": "/usr/sbin/nologin",
+        "comment": f"siteops site {name}",
+    }
+
+
+def test_only_missing_and_differing_accounts_are_fixed(site_accounts: ModuleType) -> None:
+    f = site_accounts.fields
+    accounts = [_account(n) for n in ("shop", "blog", "docs", "wiki", "odd", "new")]
+    out = site_accounts.accounts_to_fix(f(USERS), f(SHADOW), f(GROUP), accounts)
+    # blog: a login shell; docs: in sudo; wiki: a password; odd: another primary
+    # group; new: nothing yet (its group too). shop is as wanted.
+    assert out == {"groups": ["new"], "users": ["blog", "docs", "wiki", "odd", "new"]}
+    moved = {**_account("shop"), "home": "/srv/other/shop"}
+    assert site_accounts.accounts_to_fix(f(USERS), f(SHADOW), f(GROUP), [moved]) == {
+        "groups": [],
+        "users": ["shop"],
+    }
+
+
+def test_a_new_site_gets_its_group_then_a_locked_system_user_without_a_home_made(
+    site_accounts: ModuleType,
+) -> None:
+    out = site_accounts.accounts_to_fix([], [], site_accounts.fields(GROUP), [_account("new")])
+    assert out == {"groups": ["new"], "users": ["new"]}
+    assert site_accounts.user_command(_account("new"), exists=False) == [
+        "useradd", "--system", "--no-create-home", "--gid", "new",
+        "--home-dir", "/srv/sites/new", "--shell", "/usr/sbin/nologin",
+        "--comment", "siteops site new", "--password", "!", "--", "new",
+    ]  # fmt: skip
+    # An existing user is corrected in place, and leaves every other group.
+    assert site_accounts.user_command(_account("docs"), exists=True) == [
+        "usermod", "--gid", "docs", "--home", "/srv/sites/docs",
+        "--shell", "/usr/sbin/nologin", "--comment", "siteops site docs",
+        "--password", "!", "--groups", "", "--", "docs",
+    ]  # fmt: skip
+
+
 # site_paths: the read of many sites' paths in one call.
 
 PATHS = Path(__file__).resolve().parent.parent / "plugins" / "modules" / "site_paths.py"

@@ -809,51 +809,16 @@ def _rows(rows: Any) -> list[Mapping[str, Any]]:
     return list(rows) if isinstance(rows, list) else []
 
 
-def accounts_to_fix(
-    registered: Mapping[str, Any] | None, sites: Iterable[str], root: str, shell: str
-) -> dict[str, list[str]]:
-    """The sites whose group or user is missing or differs from what site_user makes.
+def site_accounts(sites: Iterable[str], root: str, shell: str) -> list[dict[str, str]]:
+    """Each site's account for siteops.hosting.site_accounts: a group and a nologin user.
 
-    ``registered`` is the output of ``getent passwd SITES; echo --; getent
-    shadow SITES; echo --; getent group`` (every group: a site's user must be
-    in no group but its own). The user: primary group its own, home
-    ``<root>/<site>``, ``shell``, comment ``siteops site <site>``, password
-    locked (``!``), no other group. Returns ``{"groups": [...], "users": [...]}``.
+    Named as the site, home ``<root>/<site>`` (the site's tree), ``shell``, and
+    the comment ``siteops site <site>``.
     """
-    sections: list[list[list[str]]] = [[], [], []]
-    part = 0
-    for line in str((registered or {}).get("stdout") or "").splitlines():
-        if line == "--":
-            part = min(part + 1, 2)
-        elif line:
-            sections[part].append(line.split(":"))
-    passwd, shadow, group = sections
-    users = {f[0]: f for f in passwd if len(f) >= 7}
-    locked = {f[0]: f[1] for f in shadow if len(f) >= 2}
-    gids: dict[str, str] = {}
-    member_of: dict[str, set[str]] = {}
-    for fields in group:
-        if len(fields) < 4:
-            continue
-        gids[fields[0]] = fields[2]
-        for member in filter(None, fields[3].split(",")):
-            member_of.setdefault(member, set()).add(fields[0])
-    out: dict[str, list[str]] = {"groups": [], "users": []}
-    for site in sites:
-        if site not in gids:
-            out["groups"].append(site)
-        user = users.get(site)
-        if (
-            user is None
-            or user[3] != gids.get(site)
-            or user[4] != f"siteops site {site}"
-            or user[5] != f"{root}/{site}"
-            or user[6] != shell
-            or locked.get(site) != "!"
-            or member_of.get(site, set()) - {site}
-        ):
-            out["users"].append(site)
-    return out
+    return [
+        {"name": site, "home": f"{root}/{site}", "shell": shell, "comment": f"siteops site {site}"}
+        for site in sites
+    ]
 
 
 def site_names(names: Any, pattern: str, min_length: int, max_length: int) -> list[str]:
@@ -923,7 +888,7 @@ class FilterModule:
             "pg_fix_sql": pg_fix_sql,
             "pg_databases_to_fix": pg_databases_to_fix,
             "pg_public_sites": pg_public_sites,
-            "accounts_to_fix": accounts_to_fix,
+            "site_accounts": site_accounts,
             "site_files": site_files,
             "site_model_errors": site_model_errors,
             "each_files": each_files,
