@@ -8,8 +8,6 @@ components, a static site, TLS off, a component without a port.
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import re
 from pathlib import Path
 from types import ModuleType
@@ -60,12 +58,8 @@ def test_every_filter_is_registered(filters: ModuleType) -> None:
         "env_secrets",
         "site_passwords",
         "site_env_blocks",
-        "scram_matches",
-        "pg_roles_to_fix",
-        "pg_fix_sql",
-        "pg_databases_to_fix",
-        "pg_public_sites",
         "site_accounts",
+        "database_sites",
         "site_files",
         "each_files",
         "formatted",
@@ -774,94 +768,13 @@ def test_site_passwords_keep_existing_ones_and_make_new_ones(filters: ModuleType
     assert filters.site_passwords([], {}, 32) == {}
 
 
-def _scram(password: str, salt: bytes = b"0123456789abcdef", iterations: int = 4096) -> str:
-    """A SCRAM-SHA-256 verifier as PostgreSQL stores it (RFC 5802, independently of the filter)."""
-    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
-    client = hmac.new(salted, b"Client Key", "sha256").digest()
-    server = hmac.new(salted, b"Server Key", "sha256").digest()
-    b64 = base64.b64encode
-    stored = b64(hashlib.sha256(client).digest()).decode()
-    return f"SCRAM-SHA-256${iterations}:{b64(salt).decode()}${stored}:{b64(server).decode()}"
-
-
-def test_scram_matches_only_the_password_it_was_made_from(filters: ModuleType) -> None:
-    verifier = _scram("s3cretXYZ")
-    assert filters.scram_matches(verifier, "s3cretXYZ")
-    assert not filters.scram_matches(verifier, "s3cretXYz")
-    assert not filters.scram_matches("md5" + "0" * 32, "s3cretXYZ")
-    assert not filters.scram_matches(None, "s3cretXYZ")
-    assert not filters.scram_matches("", "s3cretXYZ")
-
-
-def _row(site: str, password: str, **changes: Any) -> dict[str, Any]:
-    row = {
-        "site": site, "rolname": site, "rolcanlogin": True, "rolinherit": True,
-        "rolsuper": False, "rolcreatedb": False, "rolcreaterole": False,
-        "rolreplication": False, "rolconnlimit": 20, "rolpassword": _scram(password),
-        "datname": site, "owner": site, "encoding": "UTF8",
-    }  # fmt: skip
-    row.update(changes)
-    return row
-
-
-def test_pg_roles_to_fix_names_missing_and_differing_roles_only(filters: ModuleType) -> None:
-    sites = {s: {} for s in ["ok", "gone", "super", "limit", "pw", "own"]}
-    sites["own"] = {"database": {"connection_limit": 5}}
-    passwords = {s: f"pw{s}" for s in sites}
-    rows = [
-        _row("ok", "pwok"),
-        _row("gone", "x", rolname=None, rolpassword=None),
-        _row("super", "pwsuper", rolsuper=True),
-        _row("limit", "pwlimit", rolconnlimit=-1),
-        _row("pw", "changed"),
-        _row("own", "pwown", rolconnlimit=5),
+def test_database_sites_carry_each_sites_limit_or_the_default(filters: ModuleType) -> None:
+    sites = {"shop": {"database": {"connection_limit": 5}}, "blog": {"database": {}}, "wiki": {}}
+    assert filters.database_sites(sites, 20) == [
+        {"name": "shop", "connection_limit": 5},
+        {"name": "blog", "connection_limit": 20},
+        {"name": "wiki", "connection_limit": 20},
     ]
-    assert filters.pg_roles_to_fix(rows, sites, passwords, 20) == ["gone", "super", "limit", "pw"]
-    assert filters.pg_roles_to_fix({}, {"new": {}}, {"new": "p"}, 20) == ["new"]
-
-
-def test_pg_databases_to_fix_names_missing_or_foreign_databases(filters: ModuleType) -> None:
-    rows = [
-        _row("ok", "p"),
-        _row("nodb", "p", datname=None, owner=None, encoding=None),
-        _row("foreign", "p", owner="postgres"),
-        _row("latin", "p", encoding="LATIN1"),
-    ]
-    names = ["ok", "nodb", "foreign", "latin", "unread"]
-    assert filters.pg_databases_to_fix(rows, names) == ["nodb", "foreign", "latin", "unread"]
-
-
-def test_pg_fix_sql_makes_only_what_is_listed_quoted_with_the_sites_limits(
-    filters: ModuleType,
-) -> None:
-    sites = {"shop": {"database": {"connection_limit": 5}}, "blog": {}}
-    passwords = {"shop": "it's", "blog": "b1"}
-    lines = filters.pg_fix_sql(["shop"], ["blog"], ["blog"], sites, passwords, 20).splitlines()
-    role_missing = "WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'shop')"
-    assert lines[0] == f"""SELECT 'CREATE ROLE "shop"' {role_missing} \\gexec"""
-    assert lines[1] == (
-        'ALTER ROLE "shop" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION '
-        "INHERIT CONNECTION LIMIT 5 PASSWORD 'it''s';"
-    )
-    create = """SELECT 'CREATE DATABASE "blog" OWNER "blog" ENCODING ''UTF8''' WHERE NOT EXISTS"""
-    assert lines[2].startswith(create)
-    assert lines[2].endswith("(SELECT 1 FROM pg_database WHERE datname = 'blog') \\gexec")
-    assert "RAISE EXCEPTION 'database % exists in encoding %, not UTF8', 'blog'" in lines[3]
-    assert lines[4:] == [
-        'ALTER DATABASE "blog" OWNER TO "blog";',
-        'REVOKE CONNECT, TEMPORARY ON DATABASE "blog" FROM PUBLIC;',
-        'GRANT CONNECT, TEMPORARY ON DATABASE "blog" TO "blog";',
-    ]
-    # The site's own limit, else the default; nothing listed, nothing to run.
-    blog_only = filters.pg_fix_sql(["blog"], [], [], sites, passwords, 20)
-    assert "CONNECTION LIMIT 20 PASSWORD 'b1';" in blog_only
-    assert filters.pg_fix_sql([], [], [], sites, passwords, 20) == ""
-
-
-def test_pg_public_sites_are_the_rows_marked_public(filters: ModuleType) -> None:
-    rows = [_row("a", "p", public=True), _row("b", "p", public=False), _row("c", "p")]
-    assert filters.pg_public_sites(rows) == ["a"]
-    assert filters.pg_public_sites({}) == []
 
 
 def test_site_accounts_are_a_nologin_user_per_site_at_home_in_its_tree(

@@ -13,18 +13,18 @@ and registered loop results; the outputs are plain lists and dicts.
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
 import re
-import secrets
 import shlex
-import string
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 # Imported here, once: the filters load before Ansible forks its workers.
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible_collections.siteops.hosting.plugins.module_utils.site_secrets import (
+    env_password,
+    new_password,
+)
 
 # Jinja's truncate filter: its default end and leeway (jinja2 policy truncate.leeway).
 _TRUNCATE_END = "..."
@@ -642,24 +642,18 @@ def unit_states(
     return out
 
 
-_PASSWORD_CHARS = string.ascii_letters + string.digits
-
-
 def env_secrets(found: Mapping[str, Any] | None, key: str, label: str = "env") -> dict[str, str]:
     """The password in each site's ``.env`` line ``KEY=<scheme>://<user>:<password>@...``.
 
     ``found`` is what siteops.hosting.site_paths read (``sites.<site>.<label>.content``);
-    a site whose ``.env`` was missing, or has no such line, is left out.
-    Passwords siteops makes are letters and digits only; anything else is not
-    taken as one.
+    a site whose ``.env`` was missing, or has no such line, is left out
+    (module_utils/site_secrets.py: what counts as a password).
     """
-    line = re.compile(rf"^{re.escape(key)}=[a-z]+://[^:\n]+:([A-Za-z0-9]+)@", re.MULTILINE)
     out: dict[str, str] = {}
     for site, paths in ((found or {}).get("sites") or {}).items():
-        text = (paths.get(label) or {}).get("content")
-        match = line.search(text) if isinstance(text, str) else None
-        if match:
-            out[site] = match.group(1)
+        password = env_password((paths.get(label) or {}).get("content"), key)
+        if password:
+            out[site] = password
     return out
 
 
@@ -667,146 +661,20 @@ def site_passwords(
     sites: Iterable[str], existing: Mapping[str, str], length: int
 ) -> dict[str, str]:
     """Each site's password: the one it already has, or a new one (letters and digits)."""
-    return {
-        site: existing.get(site) or "".join(secrets.choice(_PASSWORD_CHARS) for _ in range(length))
-        for site in sites
-    }
+    return {site: existing.get(site) or new_password(length) for site in sites}
 
 
-_SCRAM = re.compile(r"SCRAM-SHA-256\$(\d+):([^$]+)\$([^:]+):(.+)")
+def database_sites(sites: Mapping[str, Any], default_limit: int) -> list[dict[str, Any]]:
+    """Each site with a database, for siteops.hosting.postgres_sites: its name and connection limit.
 
-
-def scram_matches(verifier: str | None, password: str) -> bool:
-    """Whether ``password`` is the one PostgreSQL's SCRAM-SHA-256 ``verifier`` was made from.
-
-    ``verifier`` is ``pg_authid.rolpassword``:
-    ``SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`` (RFC 5802,
-    7677). siteops' passwords are letters and digits, which SASLprep leaves as
-    they are. Anything else (md5, none) does not match.
+    The limit is the site's ``database.connection_limit``, else ``default_limit``.
     """
-    found = _SCRAM.fullmatch(verifier or "")
-    if not found:
-        return False
-    iterations, salt, stored = int(found[1]), base64.b64decode(found[2]), found[3]
-    salted = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations)
-    client_key = hmac.new(salted, b"Client Key", "sha256").digest()
-    wanted = base64.b64encode(hashlib.sha256(client_key).digest()).decode("ascii")
-    return hmac.compare_digest(wanted, stored)
-
-
-def pg_roles_to_fix(
-    rows: Any, sites: Mapping[str, Any], passwords: Mapping[str, str], default_limit: int
-) -> list[str]:
-    """The sites whose PostgreSQL role is missing or differs from what siteops makes.
-
-    ``rows`` is the read of tasks/sites.yml (one row per site: ``site``,
-    ``rolname`` (null when missing), the role's attributes, ``rolpassword``).
-    A role must log in and inherit, be nothing more (superuser, createdb,
-    createrole, replication), have the site's connection limit and the
-    site's password.
-    """
-    by_site = {row["site"]: row for row in _rows(rows)}
-    out: list[str] = []
+    out: list[dict[str, Any]] = []
     for site, record in sites.items():
-        row = by_site.get(site)
-        database = record.get("database", {}) if isinstance(record, Mapping) else {}
-        limit = database.get("connection_limit") or default_limit
-        if (
-            row is None
-            or row.get("rolname") is None
-            or not row.get("rolcanlogin")
-            or not row.get("rolinherit")
-            or row.get("rolsuper")
-            or row.get("rolcreatedb")
-            or row.get("rolcreaterole")
-            or row.get("rolreplication")
-            or row.get("rolconnlimit") != limit
-            or not scram_matches(row.get("rolpassword"), passwords[site])
-        ):
-            out.append(site)
+        database = record.get("database") if isinstance(record, Mapping) else None
+        limit = (database or {}).get("connection_limit") or default_limit
+        out.append({"name": site, "connection_limit": int(limit)})
     return out
-
-
-def pg_databases_to_fix(rows: Any, sites: Iterable[str]) -> list[str]:
-    """The sites whose database is missing, not owned by the site's role, or not UTF-8."""
-    by_site = {row["site"]: row for row in _rows(rows)}
-    out: list[str] = []
-    for site in sites:
-        row = by_site.get(site, {})
-        if row.get("datname") is None or row.get("owner") != site or row.get("encoding") != "UTF8":
-            out.append(site)
-    return out
-
-
-def pg_public_sites(rows: Any) -> list[str]:
-    """The sites whose database PUBLIC may still connect to (the read's ``public`` column)."""
-    return [row["site"] for row in _rows(rows) if row.get("public")]
-
-
-def _pg_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _pg_literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def pg_fix_sql(
-    roles: Iterable[str],
-    databases: Iterable[str],
-    public: Iterable[str],
-    sites: Mapping[str, Any],
-    passwords: Mapping[str, str],
-    default_limit: int,
-) -> str:
-    """One psql script making each listed site's role, database and rights what siteops makes.
-
-    ``roles``, ``databases`` and ``public`` are :func:`pg_roles_to_fix`,
-    :func:`pg_databases_to_fix` and the databases PUBLIC may still connect
-    to. A role logs in and inherits and is nothing more, with the site's
-    connection limit and password; a database is owned by the site's role,
-    in UTF-8 (an existing one in another encoding stops the script, naming
-    it); PUBLIC may neither connect to a site's database nor make temporary
-    tables there, the site's role may. Roles and databases are created only
-    when missing (psql's ``\\gexec``: CREATE DATABASE cannot run inside a
-    function). The script holds passwords: it goes to psql's standard input.
-    """
-    # Names and texts are quoted (_pg_ident, _pg_literal) before they are put in.
-    lines: list[str] = []
-    for site in roles:
-        record = sites.get(site)
-        database = record.get("database", {}) if isinstance(record, Mapping) else {}
-        limit = int(database.get("connection_limit") or default_limit)
-        role, name = _pg_ident(site), _pg_literal(site)
-        missing = f"NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = {name})"  # noqa: S608
-        lines += [
-            f"SELECT {_pg_literal(f'CREATE ROLE {role}')} WHERE {missing} \\gexec",
-            f"ALTER ROLE {role} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
-            f"INHERIT CONNECTION LIMIT {limit} PASSWORD {_pg_literal(passwords[site])};",
-        ]
-    for site in databases:
-        owner, name = _pg_ident(site), _pg_literal(site)
-        where = f"FROM pg_database WHERE datname = {name}"
-        encoding = f"(SELECT pg_encoding_to_char(encoding) {where})"
-        create = _pg_literal(f"CREATE DATABASE {owner} OWNER {owner} ENCODING 'UTF8'")
-        lines += [
-            f"SELECT {create} WHERE NOT EXISTS (SELECT 1 {where}) \\gexec",
-            f"DO $siteops$ BEGIN IF {encoding} <> 'UTF8' THEN RAISE EXCEPTION "
-            f"'database % exists in encoding %, not UTF8', {name}, {encoding}; "
-            "END IF; END $siteops$;",
-            f"ALTER DATABASE {owner} OWNER TO {owner};",
-        ]
-    for site in public:
-        lines += [
-            f"REVOKE CONNECT, TEMPORARY ON DATABASE {_pg_ident(site)} FROM PUBLIC;",
-            f"GRANT CONNECT, TEMPORARY ON DATABASE {_pg_ident(site)} TO {_pg_ident(site)};",
-        ]
-    return "".join(line + "\n" for line in lines)
-
-
-def _rows(rows: Any) -> list[Mapping[str, Any]]:
-    """postgres_db's read of its sites: a list of rows (anything else: none)."""
-    return list(rows) if isinstance(rows, list) else []
 
 
 def site_accounts(sites: Iterable[str], root: str, shell: str) -> list[dict[str, str]]:
@@ -883,12 +751,8 @@ class FilterModule:
             "env_secrets": env_secrets,
             "site_passwords": site_passwords,
             "site_env_blocks": site_env_blocks,
-            "scram_matches": scram_matches,
-            "pg_roles_to_fix": pg_roles_to_fix,
-            "pg_fix_sql": pg_fix_sql,
-            "pg_databases_to_fix": pg_databases_to_fix,
-            "pg_public_sites": pg_public_sites,
             "site_accounts": site_accounts,
+            "database_sites": database_sites,
             "site_files": site_files,
             "site_model_errors": site_model_errors,
             "each_files": each_files,
