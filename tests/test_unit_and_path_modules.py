@@ -92,6 +92,18 @@ def test_restart_is_always_done_and_stop_only_when_running(site_units: ModuleTyp
     }
 
 
+def test_reload_is_always_done_or_a_start_when_not_running(site_units: ModuleType) -> None:
+    # shop-frontend runs, shop-api failed: a reload of a stopped unit would fail.
+    wanted = [
+        {"name": "shop-frontend.service", "state": "reloaded"},
+        {"name": "shop-api.service", "state": "reloaded"},
+    ]
+    assert site_units.plan(wanted, site_units.parse_show(SHOWN)[:2]) == {
+        "shop-frontend.service": ["reload"],
+        "shop-api.service": ["start"],
+    }
+
+
 def test_a_started_unit_whose_file_changed_is_restarted_when_asked(
     site_units: ModuleType,
 ) -> None:

@@ -39,9 +39,10 @@ options:
         type: bool
       state:
         description:
-          - V(started), V(stopped) or V(restarted) (always restarted); left alone when not given.
+          - V(started), V(stopped), V(restarted) (always restarted) or V(reloaded)
+            (always reloaded, or started when it is not running); left alone when not given.
         type: str
-        choices: [started, stopped, restarted]
+        choices: [started, stopped, restarted, reloaded]
       restart_on_change:
         description:
           - A V(started) unit is restarted when a path of O(files) named as the unit
@@ -138,7 +139,7 @@ from ansible_collections.siteops.hosting.plugins.module_utils.site_files import 
 RUNNING = {"active", "activating", "reloading", "refreshing"}
 # UnitFileState values that count as enabled.
 ENABLED = {"enabled", "enabled-runtime", "alias", "static", "indirect", "generated"}
-ACTIONS = ("enable", "disable", "restart", "start", "stop")
+ACTIONS = ("enable", "disable", "restart", "reload", "start", "stop")
 PROPERTIES = "Id,LoadState,ActiveState,UnitFileState"
 
 
@@ -170,7 +171,7 @@ def plan(wanted: list[dict[str, Any]], shown: list[dict[str, str]]) -> dict[str,
         actions: list[str] = []
         if now.get("LoadState") == "not-found":
             # Absent is what a disabled, stopped unit may be; anything else needs it.
-            if unit.get("enabled") or unit.get("state") in ("started", "restarted"):
+            if unit.get("enabled") or unit.get("state") in ("started", "restarted", "reloaded"):
                 out[unit["name"]] = ["missing"]
             continue
         enabled = now.get("UnitFileState", "") in ENABLED
@@ -182,6 +183,8 @@ def plan(wanted: list[dict[str, Any]], shown: list[dict[str, str]]) -> dict[str,
         state = unit.get("state")
         if state == "restarted":
             actions.append("restart")
+        elif state == "reloaded":
+            actions.append("reload" if running else "start")
         elif state == "started" and not running:
             actions.append("start")
         elif state == "stopped" and running:
@@ -295,7 +298,7 @@ def main() -> None:
                 options=dict(
                     name=dict(type="str", required=True),
                     enabled=dict(type="bool"),
-                    state=dict(type="str", choices=["started", "stopped", "restarted"]),
+                    state=dict(type="str", choices=["started", "stopped", "restarted", "reloaded"]),
                     restart_on_change=dict(type="bool", default=False),
                 ),
             ),
