@@ -56,6 +56,14 @@ options:
     type: list
     elements: dict
     default: []
+  calendars:
+    description:
+      - Calendar expressions (timers' C(OnCalendar=)) that C(systemd-analyze calendar)
+        must read, checked first. One that it cannot read fails the call, naming it,
+        before anything changes.
+    type: list
+    elements: str
+    default: []
   daemon_reload:
     description: Run C(systemctl daemon-reload) first (after unit files changed).
     type: bool
@@ -303,6 +311,7 @@ def main() -> None:
                 ),
             ),
             files=dict(type="list", elements="dict", default=[], options=ENTRY),
+            calendars=dict(type="list", elements="str", default=[]),
             daemon_reload=dict(type="bool", default=False),
             stale=dict(
                 type="dict",
@@ -317,6 +326,14 @@ def main() -> None:
     )
     check = module.check_mode
     systemd = Systemd(module)
+    calendars = sorted(set(module.params["calendars"]))
+    if calendars:
+        # Reads only; it names the expression it cannot read.
+        rc, _out, err = module.run_command(
+            [module.get_bin_path("systemd-analyze", required=True), "calendar", "--", *calendars]
+        )
+        if rc != 0:
+            module.fail_json(msg=f"systemd cannot read a schedule: {err.strip()}", rc=rc)
     done: dict[str, Any] = {"changed_paths": [], "stale": []}
     actions: dict[str, list[str]] = {}
     stale_spec = module.params["stale"]
