@@ -440,3 +440,22 @@ def ensure_entries(ensurer: Ensurer, entries: list[dict[str, Any]]) -> str | Non
         except (EntryError, OSError) as exc:
             return f"{entry['path']}: {exc}"
     return None
+
+
+def ensure_files(
+    module: Any, entries: list[dict[str, Any]], result: dict[str, Any], *, diff: bool = True
+) -> list[str]:
+    """Ensure ``entries`` for a module (in its check mode): the paths that changed.
+
+    ``result`` (what the module answers) gets ``changed_paths`` and, in diff
+    mode, ``diff`` (``diff=False``: never, for files that hold secrets). A
+    failure fails the module with ``result``, naming the path.
+    """
+    ensurer = Ensurer(check=module.check_mode)
+    failure = ensure_entries(ensurer, entries)
+    result["changed_paths"] = ensurer.changed
+    if failure is not None:
+        module.fail_json(msg=failure, **result)
+    if diff and module._diff:
+        result["diff"] = ensurer.diffs
+    return ensurer.changed

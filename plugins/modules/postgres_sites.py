@@ -124,8 +124,7 @@ from ansible_collections.siteops.hosting.plugins.module_utils.postgres import (
 )
 from ansible_collections.siteops.hosting.plugins.module_utils.site_files import (
     ENTRY,
-    Ensurer,
-    ensure_entries,
+    ensure_files,
 )
 from ansible_collections.siteops.hosting.plugins.module_utils.site_secrets import (
     env_password,
@@ -219,13 +218,10 @@ def main() -> None:
         rc, _out, err = module.run_command(argv, data=script, cwd="/")
         if rc != 0:
             module.fail_json(msg=f"psql failed (exit {rc}): {err.strip()}", **done)
-    ensurer = Ensurer(check=module.check_mode)
     entries = [site_entry(spec, name, password) for name, password in passwords.items()]
-    failure = ensure_entries(ensurer, entries)
-    done["changed_paths"] = ensurer.changed
-    if failure is not None:
-        module.fail_json(msg=failure, **done)
-    changed = bool(done["roles"] or done["databases"] or done["public"] or ensurer.changed)
+    # No diff: the block holds the password.
+    changed_paths = ensure_files(module, entries, done, diff=False)
+    changed = bool(done["roles"] or done["databases"] or done["public"] or changed_paths)
     module.exit_json(changed=changed, **done)
 
 

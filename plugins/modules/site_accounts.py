@@ -90,8 +90,7 @@ from typing import Any
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.siteops.hosting.plugins.module_utils.site_files import (
     ENTRY,
-    Ensurer,
-    ensure_entries,
+    ensure_files,
 )
 
 LOCKED = "!"
@@ -205,14 +204,8 @@ def main() -> None:
                     module.fail_json(
                         msg=f"{command[0]} {account['name']} failed: {err.strip()}", **done
                     )
-    ensurer = Ensurer(check=module.check_mode)
-    failure = ensure_entries(ensurer, module.params["files"])
-    done["changed_paths"] = ensurer.changed
-    if failure is not None:
-        module.fail_json(msg=failure, **done)
-    if module._diff:
-        done["diff"] = ensurer.diffs
-    changed = bool(fix["groups"] or fix["users"] or ensurer.changed)
+    changed_paths = ensure_files(module, module.params["files"], done)
+    changed = bool(fix["groups"] or fix["users"] or changed_paths)
     module.exit_json(changed=changed, **done)
 
 

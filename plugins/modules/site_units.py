@@ -139,8 +139,7 @@ from typing import Any
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.siteops.hosting.plugins.module_utils.site_files import (
     ENTRY,
-    Ensurer,
-    ensure_entries,
+    ensure_files,
 )
 
 # systemctl show's ActiveState values of a unit that runs or is on its way.
@@ -352,23 +351,17 @@ def main() -> None:
         if not check:
             for name in done["stale"]:
                 os.remove(os.path.join(directory, name))
-    ensurer = Ensurer(check=check)
-    failure = ensure_entries(ensurer, module.params["files"])
-    done["changed_paths"] = ensurer.changed
-    if failure is not None:
-        module.fail_json(msg=failure, **done)
-    if module._diff:
-        done["diff"] = ensurer.diffs
-    units = restarts(module.params["units"], ensurer.changed)
+    changed_paths = ensure_files(module, module.params["files"], done)
+    units = restarts(module.params["units"], changed_paths)
     reload = (
         module.params["daemon_reload"]
         or bool(done["stale"])
-        or any(path.startswith("/etc/systemd/") for path in ensurer.changed)
+        or any(path.startswith("/etc/systemd/") for path in changed_paths)
     )
     if reload and not check:
         systemd.run("daemon-reload", **done)
     actions.update(systemd.ensure(units, **done))
-    changed = reload or bool(ensurer.changed) or bool(actions)
+    changed = reload or bool(changed_paths) or bool(actions)
     module.exit_json(changed=changed, actions=actions, **done)
 
 
