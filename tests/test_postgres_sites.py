@@ -55,9 +55,9 @@ def _row(site: str, password: str, **changes: Any) -> dict[str, Any]:
 
 
 def test_roles_to_fix_names_missing_and_differing_roles_only() -> None:
-    sites = {s: {} for s in ["ok", "gone", "super", "limit", "pw", "own"]}
-    sites["own"] = {"database": {"connection_limit": 5}}
-    passwords = {s: f"pw{s}" for s in sites}
+    limits = {s: 20 for s in ["ok", "gone", "super", "limit", "pw", "own"]}
+    limits["own"] = 5
+    passwords = {s: f"pw{s}" for s in limits}
     rows = [
         _row("ok", "pwok"),
         _row("gone", "x", rolname=None, rolpassword=None),
@@ -66,8 +66,8 @@ def test_roles_to_fix_names_missing_and_differing_roles_only() -> None:
         _row("pw", "changed"),
         _row("own", "pwown", rolconnlimit=5),
     ]
-    assert pg.roles_to_fix(rows, sites, passwords, 20) == ["gone", "super", "limit", "pw"]
-    assert pg.roles_to_fix({}, {"new": {}}, {"new": "p"}, 20) == ["new"]
+    assert pg.roles_to_fix(rows, limits, passwords) == ["gone", "super", "limit", "pw"]
+    assert pg.roles_to_fix({}, {"new": 20}, {"new": "p"}) == ["new"]
 
 
 def test_databases_to_fix_names_missing_or_foreign_databases() -> None:
@@ -82,9 +82,9 @@ def test_databases_to_fix_names_missing_or_foreign_databases() -> None:
 
 
 def test_fix_sql_makes_only_what_is_listed_quoted_with_the_sites_limits() -> None:
-    sites = {"shop": {"database": {"connection_limit": 5}}, "blog": {}}
+    limits = {"shop": 5, "blog": 20}
     passwords = {"shop": "it's", "blog": "b1"}
-    lines = pg.fix_sql(["shop"], ["blog"], ["blog"], sites, passwords, 20).splitlines()
+    lines = pg.fix_sql(["shop"], ["blog"], ["blog"], limits, passwords).splitlines()
     role_missing = "WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'shop')"
     assert lines[0] == f"""SELECT 'CREATE ROLE "shop"' {role_missing} \\gexec"""
     assert lines[1] == (
@@ -100,10 +100,10 @@ def test_fix_sql_makes_only_what_is_listed_quoted_with_the_sites_limits() -> Non
         'REVOKE CONNECT, TEMPORARY ON DATABASE "blog" FROM PUBLIC;',
         'GRANT CONNECT, TEMPORARY ON DATABASE "blog" TO "blog";',
     ]
-    # The site's own limit, else the default; nothing listed, nothing to run.
-    blog_only = pg.fix_sql(["blog"], [], [], sites, passwords, 20)
+    # Each site's own limit (database_sites resolves the default); nothing listed, nothing to run.
+    blog_only = pg.fix_sql(["blog"], [], [], limits, passwords)
     assert "CONNECTION LIMIT 20 PASSWORD 'b1';" in blog_only
-    assert pg.fix_sql([], [], [], sites, passwords, 20) == ""
+    assert pg.fix_sql([], [], [], limits, passwords) == ""
 
 
 def test_public_sites_are_the_rows_marked_public() -> None:
@@ -162,13 +162,10 @@ def test_the_read_rows_decide_what_the_script_fixes(module: ModuleType) -> None:
     rows = json.loads(
         json.dumps([_row("ok", "pwok"), _row("new", "x", rolname=None, datname=None)])
     )
-    records = {
-        "ok": {"database": {"connection_limit": 20}},
-        "new": {"database": {"connection_limit": 20}},
-    }
+    limits = {"ok": 20, "new": 20}
     passwords = {"ok": "pwok", "new": "fresh"}
-    roles = pg.roles_to_fix(rows, records, passwords, 0)
+    roles = pg.roles_to_fix(rows, limits, passwords)
     databases = pg.databases_to_fix(rows, passwords)
     assert (roles, databases) == (["new"], ["new"])
-    script = pg.fix_sql(roles, databases, databases, records, passwords, 0)
+    script = pg.fix_sql(roles, databases, databases, limits, passwords)
     assert "'fresh'" in script and "pwok" not in script

@@ -64,23 +64,19 @@ def scram_matches(verifier: str | None, password: str) -> bool:
     return hmac.compare_digest(wanted, stored)
 
 
-def roles_to_fix(
-    rows: Any, sites: Mapping[str, Any], passwords: Mapping[str, str], default_limit: int
-) -> list[str]:
+def roles_to_fix(rows: Any, limits: Mapping[str, int], passwords: Mapping[str, str]) -> list[str]:
     """The sites whose PostgreSQL role is missing or differs from what siteops makes.
 
     ``rows`` is the read of :func:`state_sql` (one row per site: ``site``,
     ``rolname`` (null when missing), the role's attributes, ``rolpassword``).
     A role must log in and inherit, be nothing more (superuser, createdb,
     createrole, replication), have the site's connection limit and the
-    site's password.
+    site's password. ``limits`` holds each site's connection limit, by site.
     """
     by_site = {row["site"]: row for row in _rows(rows)}
     out: list[str] = []
-    for site, record in sites.items():
+    for site, limit in limits.items():
         row = by_site.get(site)
-        database = record.get("database", {}) if isinstance(record, Mapping) else {}
-        limit = database.get("connection_limit") or default_limit
         if (
             row is None
             or row.get("rolname") is None
@@ -125,9 +121,8 @@ def fix_sql(
     roles: Iterable[str],
     databases: Iterable[str],
     public: Iterable[str],
-    sites: Mapping[str, Any],
+    limits: Mapping[str, int],
     passwords: Mapping[str, str],
-    default_limit: int,
 ) -> str:
     """One psql script making each listed site's role, database and rights what siteops makes.
 
@@ -144,9 +139,7 @@ def fix_sql(
     # Names and texts are quoted (_pg_ident, _pg_literal) before they are put in.
     lines: list[str] = []
     for site in roles:
-        record = sites.get(site)
-        database = record.get("database", {}) if isinstance(record, Mapping) else {}
-        limit = int(database.get("connection_limit") or default_limit)
+        limit = int(limits[site])
         role, name = _pg_ident(site), _pg_literal(site)
         missing = f"NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = {name})"  # noqa: S608
         lines += [

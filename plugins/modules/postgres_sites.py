@@ -208,13 +208,13 @@ def main() -> None:
     if rc != 0:
         module.fail_json(msg=f"psql could not read the sites' roles (exit {rc}): {err.strip()}")
     rows = json.loads(out or "[]")
-    records = {s["name"]: {"database": {"connection_limit": s["connection_limit"]}} for s in sites}
-    done["roles"] = roles_to_fix(rows, records, passwords, 0)
+    limits = {s["name"]: s["connection_limit"] for s in sites}
+    done["roles"] = roles_to_fix(rows, limits, passwords)
     done["databases"] = databases_to_fix(rows, passwords)
     # A database created by the script gets PostgreSQL's default rights: PUBLIC's go too.
     done["public"] = sorted(set(public_sites(rows)) | set(done["databases"]))
     if (done["roles"] or done["databases"] or done["public"]) and not module.check_mode:
-        script = fix_sql(done["roles"], done["databases"], done["public"], records, passwords, 0)
+        script = fix_sql(done["roles"], done["databases"], done["public"], limits, passwords)
         rc, _out, err = module.run_command(argv, data=script, cwd="/")
         if rc != 0:
             module.fail_json(msg=f"psql failed (exit {rc}): {err.strip()}", **done)
