@@ -32,6 +32,13 @@ def site_files() -> ModuleType:
     return load_plugin(MODULE, "siteops_test_site_files")
 
 
+@pytest.fixture(scope="module")
+def utils() -> ModuleType:
+    return load_plugin(
+        ROOT / "plugins" / "module_utils" / "site_files.py", "siteops_test_files_utils"
+    )
+
+
 def entry(path: Path | str, **fields: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"path": str(path), "state": "file", "force": True}
     out.update(fields)
@@ -295,6 +302,107 @@ SITE_MARK = "# {mark} site block"
 DB_MARK = "# {mark} db block"
 
 
+def test_a_template_depending_on_nothing_it_reads_is_one_content(utils: ModuleType) -> None:
+    rendered: list[Any] = []
+
+    def render(found: Any) -> str:
+        rendered.append(found)
+        return "same\n"
+
+    assert utils.variants({"cert": "/c", "placeholder": "/p"}, render) == "same\n"
+    assert len(rendered) == 1
+
+
+def test_only_the_paths_that_change_the_content_are_read_on_the_host(utils: ModuleType) -> None:
+    def render(found: Any) -> str:
+        return "https\n" if found.cert else "http\n"
+
+    assert utils.variants({"cert": "/c", "placeholder": "/p"}, render) == [
+        {"when": {"/c": False}, "content": "http\n"},
+        {"when": {"/c": True}, "content": "https\n"},
+    ]
+
+    def both(found: Any) -> str:
+        return f"{found['cert']} {found.placeholder}"
+
+    chosen = utils.variants({"cert": "/c", "placeholder": "/p"}, both)
+    assert chosen == [
+        {"when": {"/c": c, "/p": p}, "content": f"{c} {p}"}
+        for c in (False, True)
+        for p in (False, True)
+    ]
+
+    # What is read only on one branch is a case only there (the placeholder of an app, not of
+    # a static site); each case is rendered once.
+    calls: list[Any] = []
+
+    def branch(found: Any) -> str:
+        calls.append(found)
+        return "tls" if found.cert else ("app" if found.placeholder else "none")
+
+    assert utils.variants({"cert": "/c", "placeholder": "/p"}, branch) == [
+        {"when": {"/c": False, "/p": False}, "content": "none"},
+        {"when": {"/c": False, "/p": True}, "content": "app"},
+        {"when": {"/c": True}, "content": "tls"},
+    ]
+    assert len(calls) == 3
+
+
+def test_the_variant_matching_the_host_is_written_and_follows_it(
+    site_files: ModuleType, tmp_path: Path
+) -> None:
+    cert = tmp_path / "fullchain.pem"
+    conf = tmp_path / "site.conf"
+    wanted = entry(
+        conf,
+        mode="0644",
+        variants=[
+            {"when": {str(cert): False}, "content": "http\n"},
+            {"when": {str(cert): True}, "content": "https\n"},
+        ],
+    )
+    assert ensure(site_files, [wanted]).changed == [str(conf)]
+    assert conf.read_text() == "http\n"
+    assert ensure(site_files, [wanted]).changed == []
+    cert.write_text("x")
+    assert ensure(site_files, [wanted], check=True).changed == [str(conf)]
+    assert conf.read_text() == "http\n"
+    assert ensure(site_files, [wanted]).changed == [str(conf)]
+    assert conf.read_text() == "https\n"
+    # A link to a certificate that is gone counts as no certificate.
+    cert.unlink()
+    cert.symlink_to(tmp_path / "gone.pem")
+    ensure(site_files, [wanted])
+    assert conf.read_text() == "http\n"
+
+
+def test_a_file_none_of_whose_variants_matches_is_refused(
+    site_files: ModuleType, tmp_path: Path
+) -> None:
+    conf = tmp_path / "site.conf"
+    only = entry(conf, variants=[{"when": {str(tmp_path): False}, "content": "x"}])
+    failure = site_files.ensure_entries(site_files.Ensurer(check=False), [only])
+    assert failure == f"{conf}: none of its variants matches what the host has"
+    assert not conf.exists()
+
+
+def test_the_paths_a_call_created_are_named_apart_from_the_changed_ones(
+    site_files: ModuleType, tmp_path: Path
+) -> None:
+    old = tmp_path / "old.conf"
+    old.write_text("before\n")
+    done = ensure(
+        site_files,
+        [
+            entry(old, content="after\n"),
+            entry(tmp_path / "new.conf", content="new\n"),
+            entry(tmp_path / "link.conf", state="link", src="new.conf"),
+        ],
+    )
+    assert done.changed == [str(old), str(tmp_path / "new.conf"), str(tmp_path / "link.conf")]
+    assert done.created == [str(tmp_path / "new.conf"), str(tmp_path / "link.conf")]
+
+
 def test_blocks_go_where_blockinfile_puts_them_and_change_only_themselves(
     site_files: ModuleType, tmp_path: Path
 ) -> None:
@@ -446,6 +554,55 @@ def play(tmp_path: Path, *extra: str) -> tuple[int, str]:
 def changed_paths(output: str) -> list[str]:
     line = next(line for line in output.splitlines() if "RESULT " in line)
     return line.split("RESULT ", 1)[1].split(" END", 1)[0].split()
+
+
+VARIANT_PLAYBOOK = """
+- name: Write a file that depends on whether a path exists on the host
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: Ensure the file is the variant of what the host has
+      siteops.hosting.site_files:
+        files:
+          - path: "{out}/site.conf"
+            template: "{template}"
+            exists: {{flag: "{out}/flag"}}
+            mode: "0644"
+      register: result
+    - name: Show the result
+      ansible.builtin.debug:
+        msg: "RESULT {{{{ result.changed_paths | join(' ') }}}} END"
+"""
+
+
+def test_the_action_hands_the_module_a_variant_per_case_of_the_host(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (tmp_path / "t.j2").write_text("{{ 'on' if exists.flag else 'off' }}\n")
+    book = tmp_path / "variants.yml"
+    book.write_text(VARIANT_PLAYBOOK.format(template=tmp_path / "t.j2", out=out))
+    env = {
+        **os.environ,
+        "ANSIBLE_COLLECTIONS_PATH": str(resources.collections_path(ROOT)),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_LOCALHOST_WARNING": "false",
+        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
+        "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
+    }
+    command = [str(Path(sys.executable).parent / "ansible-playbook"), str(book)]
+
+    def converge() -> list[str]:
+        run = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+        assert run.returncode == 0, run.stdout + run.stderr
+        return changed_paths(run.stdout)
+
+    assert converge() == [str(out / "site.conf")]
+    assert (out / "site.conf").read_text() == "off\n"
+    assert converge() == []
+    (out / "flag").write_text("")
+    assert converge() == [str(out / "site.conf")]
+    assert (out / "site.conf").read_text() == "on\n"
 
 
 def test_the_action_renders_templates_as_the_builtin_template_does(tmp_path: Path) -> None:

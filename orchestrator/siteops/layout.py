@@ -37,6 +37,7 @@ class Layout:
     sites_root: str
     logs_subdir: str
     env_file: str
+    placeholder_marker: str
     backup_root: str
     release_log_dir: str
     acme_webroot: str

@@ -3,12 +3,16 @@
 Each entry with ``template`` is rendered on the controller, as
 ansible.builtin.template renders (the role's ``templates/`` first, the task's
 variables, ``ansible_managed``), with the entry's own ``vars`` on top (for
-example ``item``), and handed to the module as ``content``. The module then
-ensures every entry on the host in one call.
+example ``item``), and handed to the module as ``content``. An entry with
+``exists`` (paths on the host, by name) is rendered once per combination of
+them, ``exists.<name>`` true or false, and handed over as the ``variants``
+that differ: the module writes the one that matches the host, with no read
+before. The module then ensures every entry on the host in one call.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import pwd
 import time
@@ -18,6 +22,7 @@ from ansible import constants as C
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.template import trust_as_template
+from ansible_collections.siteops.hosting.plugins.module_utils.site_files import variants
 
 MODULE = "siteops.hosting.site_files"
 
@@ -46,15 +51,38 @@ class ActionModule(ActionBase):  # type: ignore[misc]
             entry = dict(entry)
             template = entry.pop("template", None)
             extra = entry.pop("vars", None) or {}
-            if template is not None:
+            conditions = entry.pop("exists", None)
+            if template is not None and conditions:
+                # Once per case of what the host has that it reads; the module picks.
+                render = functools.partial(
+                    self._render_case, str(template), entry, extra, task_vars, sources
+                )
+                chosen = variants(conditions, render)
+                entry["variants" if isinstance(chosen, list) else "content"] = chosen
+                entry.setdefault("state", "file")
+            elif template is not None:
                 entry["content"] = self._render(str(template), entry, extra, task_vars, sources)
                 entry.setdefault("state", "file")
+            elif conditions:
+                raise AnsibleActionFail(f"{entry.get('path')}: exists needs a template")
             entries.append(entry)
         args = {**self._task.args, "files": entries}
         result.update(
             self._execute_module(module_name=self.MODULE, module_args=args, task_vars=task_vars)
         )
         return result
+
+    def _render_case(
+        self,
+        template: str,
+        entry: dict[str, Any],
+        extra: dict[str, Any],
+        task_vars: dict[str, Any],
+        sources: dict[str, tuple[str, Any]],
+        found: Any,
+    ) -> str:
+        """The template rendered for one case of the host: ``exists`` is ``found``."""
+        return self._render(template, entry, {**extra, "exists": found}, task_vars, sources)
 
     def _render(
         self,

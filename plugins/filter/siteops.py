@@ -527,7 +527,8 @@ def site_files(
     In each spec, ``path``, ``src``, ``owner`` and ``group`` are format strings
     (``"{root}/{site}/shared"``, ``owner: "{site}"``) given ``site`` and
     ``values`` (a value that is a mapping gives each site its own:
-    ``slice={"shop": "shop.slice"}``); an entry with a ``template`` gets
+    ``slice={"shop": "shop.slice"}``), and so is each path of ``exists``
+    (what a template may depend on, see the action); an entry with a ``template`` gets
     ``vars.item`` = ``{key: site, value: record}``, as in a ``dict2items``
     loop. Sites come in their order, and each site's entries in the order of
     ``specs``.
@@ -540,6 +541,10 @@ def site_files(
             for field in _SITE_FILES_FORMATTED:
                 if isinstance(entry.get(field), str):
                     entry[field] = entry[field].format(site=site, **fields)
+            if isinstance(entry.get("exists"), Mapping):
+                entry["exists"] = {
+                    name: path.format(site=site, **fields) for name, path in entry["exists"].items()
+                }
             if "template" in entry:
                 entry["vars"] = {**entry.get("vars", {}), "item": {"key": site, "value": record}}
             out.append(entry)

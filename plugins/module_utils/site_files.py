@@ -16,7 +16,7 @@ import stat
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 ENTRY = dict(
@@ -51,6 +51,14 @@ ENTRY = dict(
     validate=dict(type="str"),
     backup=dict(type="bool", default=False),
     acl=dict(type="list", elements="str"),
+    exists=dict(type="dict"),
+    variants=dict(
+        type="list",
+        elements="dict",
+        options=dict(
+            when=dict(type="dict", required=True), content=dict(type="str", required=True)
+        ),
+    ),
 )
 
 
@@ -114,6 +122,72 @@ def _acl_entry(spec: str, path: str) -> str:
     return f"{prefix}{kinds[head[-2]]}:{head[-1]}:{rights}"
 
 
+class Found:
+    """Whether each named path exists, read by a template as ``exists.<name>``; notes each read."""
+
+    def __init__(self, values: Mapping[str, bool]) -> None:
+        self._values = dict(values)
+        self.read: list[str] = []
+
+    def __getattr__(self, name: str) -> bool:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __getitem__(self, name: str) -> bool:
+        value = self._values[name]
+        if name not in self.read:
+            self.read.append(name)
+        return value
+
+
+def variants(conditions: Mapping[str, str], render: Callable[[Found], str]) -> Any:
+    """A file's content for each case of what the host has: rendered here, chosen there.
+
+    ``conditions`` names paths on the host (``{"certificate": "/etc/.../fullchain.pem"}``);
+    ``render`` makes the content from a :class:`Found` (``found.certificate``:
+    whether that path exists). Only the cases the content depends on are
+    rendered: a path the template does not read (for this record, on this
+    branch) makes no second case. The answer is the content itself when the
+    template reads none, else the ``variants`` of a site_files entry, one
+    ``{when: {path: exists}, content}`` per case; exactly one matches any host.
+    """
+    names = sorted(conditions)
+    done: dict[tuple[bool, ...], tuple[str, list[str]]] = {}
+    leaves: list[dict[str, Any]] = []
+
+    def explore(assigned: dict[str, bool]) -> None:
+        key = tuple(assigned.get(name, False) for name in names)
+        if key not in done:
+            found = Found(dict(zip(names, key, strict=True)))
+            done[key] = (render(found), found.read)
+        text, read = done[key]
+        open_ = [name for name in read if name not in assigned]
+        if not open_:
+            leaves.append(
+                {"when": {conditions[n]: v for n, v in assigned.items()}, "content": text}
+            )
+            return
+        explore({**assigned, open_[0]: False})
+        explore({**assigned, open_[0]: True})
+
+    explore({})
+    if len(leaves) == 1:
+        return leaves[0]["content"]
+    return leaves
+
+
+def chosen_variant(entry: dict[str, Any]) -> str:
+    """The content of the first of an entry's ``variants`` whose paths exist (or not) as it says."""
+    for variant in entry["variants"]:
+        if all(os.path.exists(path) == bool(wanted) for path, wanted in variant["when"].items()):
+            return str(variant["content"])
+    raise EntryError("none of its variants matches what the host has")
+
+
 class Ensurer:
     """Brings paths to their wanted state; ``check`` only reports what would change."""
 
@@ -122,6 +196,8 @@ class Ensurer:
         self.changed: list[str] = []
         self.diffs: list[dict[str, str]] = []
         self.backups: dict[str, str] = {}
+        # Files, links and directories that did not exist before (in check mode, would not).
+        self.created: list[str] = []
         # Directories that would be created in check mode: what they hold is new too.
         self._would_create: set[str] = set()
         # In check mode, what the entries so far would have written (None: removed).
@@ -134,6 +210,8 @@ class Ensurer:
         path = os.path.normpath(entry["path"])
         if not os.path.isabs(path):
             raise EntryError("path must be absolute")
+        if entry.get("variants"):
+            entry = {**entry, "content": chosen_variant(entry), "variants": None}
         state = entry["state"]
         if state == "absent":
             self._absent(path)
@@ -193,6 +271,8 @@ class Ensurer:
         elif os.path.lexists(path):
             if not entry["force"] or os.path.isdir(path):
                 raise EntryError("exists and is not a link")
+        if not os.path.lexists(path):
+            self.created.append(path)
         self._mark(path)
         if self.check:
             return
@@ -217,6 +297,7 @@ class Ensurer:
         if self._new_in_check(path) or (
             self.check and not os.path.lexists(path) and state != "assemble"
         ):
+            self.created.append(path)
             self._mark(path)
             if state == "file" and entry.get("content") is not None:
                 self._would_hold[path] = entry["content"].encode("utf-8")
@@ -243,6 +324,7 @@ class Ensurer:
         if os.path.lexists(path):
             raise EntryError("exists and is not a directory")
         self._mark(path)
+        self.created.append(path)
         os.mkdir(path, 0o700 if mode is None else mode & 0o700)
 
     def _touch(self, path: str, mode: int | None) -> None:
@@ -251,6 +333,7 @@ class Ensurer:
                 raise EntryError("exists and is not a regular file")
             return
         self._mark(path)
+        self.created.append(path)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         os.close(fd)
 
@@ -358,6 +441,8 @@ class Ensurer:
     ) -> None:
         data = content.encode("utf-8") if raw is None else raw
         self._mark(path)
+        if not os.path.lexists(path):
+            self.created.append(path)
         self.diffs.append(
             {"before_header": path, "after_header": path, "before": diff[0], "after": diff[1]}
         )
@@ -430,7 +515,7 @@ class Ensurer:
 def ensure_entries(ensurer: Ensurer, entries: list[dict[str, Any]]) -> str | None:
     """Ensure each entry in order: None, or the first failure's message naming its path."""
     for entry in entries:
-        if entry.get("template") is not None:
+        if entry.get("template") is not None or entry.get("exists") is not None:
             return (
                 f"{entry['path']}: template is rendered by the action plugin; call the "
                 "siteops.hosting action, not the module alone"

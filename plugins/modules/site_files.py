@@ -71,6 +71,31 @@ options:
       vars:
         description: Variables for O(files[].template) only (for example C(item)).
         type: dict
+      exists:
+        description:
+          - Paths on the host that O(files[].template) may depend on, by name
+            (such as V(certificate) for the path of a site's certificate). The
+            action plugin renders the template once for each combination, the
+            template reading C(exists.<name>) (true or false), and hands the
+            module the O(files[].variants) that differ; no read of the host
+            beforehand.
+        type: dict
+      variants:
+        description:
+          - The possible contents of a V(file), each with the paths that must exist
+            (true) or not (false) for it; the first that matches the host is
+            written. Made by the action plugin from O(files[].exists).
+        type: list
+        elements: dict
+        suboptions:
+          when:
+            description: Path to whether it must exist (links followed).
+            type: dict
+            required: true
+          content:
+            description: The file's content when O(files[].variants[].when) holds.
+            type: str
+            required: true
       src:
         description: Where a V(link) points; the directory of fragments (V(assemble)).
         type: str
@@ -137,6 +162,13 @@ changed_paths:
   type: list
   elements: str
   returned: always
+created_paths:
+  description: >-
+    The paths among RV(changed_paths) that did not exist before (in check mode,
+    that would be created).
+  type: list
+  elements: str
+  returned: always
 backups:
   description: >-
     For each replaced V(file) with O(files[].backup), its path and where the
@@ -166,10 +198,16 @@ def main() -> None:
     ensurer = Ensurer(check=module.check_mode)
     failure = ensure_entries(ensurer, module.params["files"])
     if failure is not None:
-        module.fail_json(msg=failure, changed_paths=ensurer.changed, backups=ensurer.backups)
+        module.fail_json(
+            msg=failure,
+            changed_paths=ensurer.changed,
+            created_paths=ensurer.created,
+            backups=ensurer.backups,
+        )
     result: dict[str, Any] = {
         "changed": bool(ensurer.changed),
         "changed_paths": ensurer.changed,
+        "created_paths": ensurer.created,
         "backups": ensurer.backups,
     }
     if module._diff:
