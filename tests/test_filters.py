@@ -686,20 +686,29 @@ def test_unit_states_start_units_restarting_changed_ones_but_not_placeholder_sit
 ) -> None:
     units = [
         {"site": "shop", "unit": "shop-frontend.service"},
-        {"site": "shop", "unit": "shop-api.service"},
         {"site": "blog", "unit": "blog-frontend.service"},
     ]
     started = {"enabled": True, "state": "started", "restart_on_change": True}
-    assert filters.unit_states(units, ["blog"]) == [
-        {"name": "shop-frontend.service", **started},
-        {"name": "shop-api.service", **started},
-        {"name": "blog-frontend.service", "enabled": True},
+    env, placeholder = "/srv/www/{site}/shared/.env", "/srv/www/{site}/current/.placeholder"
+    assert filters.unit_states(units, env, placeholder) == [
+        {
+            "name": "shop-frontend.service",
+            **started,
+            "restart_when_newer": ["/srv/www/shop/shared/.env"],
+            "unless_exists": "/srv/www/shop/current/.placeholder",
+        },
+        {
+            "name": "blog-frontend.service",
+            **started,
+            "restart_when_newer": ["/srv/www/blog/shared/.env"],
+            "unless_exists": "/srv/www/blog/current/.placeholder",
+        },
     ]
 
 
 def test_unit_states_keep_a_stopped_unit_stopped_and_disabled(filters: ModuleType) -> None:
     units = [{"site": "shop", "unit": "shop-frontend.service", "stopped": True}]
-    assert filters.unit_states(units, []) == [
+    assert filters.unit_states(units, "/e/{site}", "/p/{site}") == [
         {"name": "shop-frontend.service", "enabled": False, "state": "stopped"}
     ]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import os
 from pathlib import Path
 from types import ModuleType
 
@@ -125,6 +126,43 @@ def test_a_started_unit_whose_file_changed_is_restarted_when_asked(
         "started",  # a slice is never restarted: that would stop the site
         None,  # no state wanted (a placeholder site's unit): none given
     ]
+
+
+def test_a_running_unit_that_started_before_its_env_changed_is_restarted(
+    site_units: ModuleType, tmp_path: Path
+) -> None:
+    env = tmp_path / ".env"
+    env.write_text("PORT=3100\n")
+    os.utime(env, (1_800_000_000.5, 1_800_000_000.5))
+    unit = {"name": "shop-api.service", "state": "started", "restart_when_newer": [str(env)]}
+
+    def shown(when: str) -> list[dict[str, str]]:
+        return [
+            {"Id": "shop-api.service", "LoadState": "loaded", "ActiveState": "active",
+             "UnitFileState": "enabled", "ActiveEnterTimestamp": when}
+        ]  # fmt: skip
+
+    # 2027-01-15 08:00:00 UTC is 1800000000; the .env changed half a second later.
+    assert site_units.plan([unit], shown("Fri 2027-01-15 08:00:00.400000 UTC")) == {
+        "shop-api.service": ["restart"]
+    }
+    assert site_units.plan([unit], shown("Fri 2027-01-15 08:00:00.600000 UTC")) == {}
+    # Never started, or a .env that is gone: nothing to compare, nothing done.
+    assert site_units.plan([unit], shown("")) == {}
+    env.unlink()
+    assert site_units.plan([unit], shown("Fri 2027-01-15 08:00:00.400000 UTC")) == {}
+
+
+def test_a_unit_waiting_for_its_path_to_go_keeps_only_its_enablement(
+    site_units: ModuleType, tmp_path: Path
+) -> None:
+    marker = tmp_path / "current" / ".placeholder"
+    unit = {"name": "shop-api.service", "enabled": True, "state": "started",
+            "restart_on_change": True, "unless_exists": str(marker)}  # fmt: skip
+    assert site_units.waiting([unit]) == [unit]
+    marker.parent.mkdir()
+    marker.write_text("")
+    assert site_units.waiting([unit]) == [{"name": "shop-api.service", "enabled": True}]
 
 
 def test_a_short_answer_is_not_matched_to_the_wrong_units(site_units: ModuleType) -> None:

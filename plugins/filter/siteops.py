@@ -624,26 +624,34 @@ def unit_list(names: Iterable[str], **fields: Any) -> list[dict[str, Any]]:
 
 
 def unit_states(
-    units: Iterable[Mapping[str, Any]], placeholder_sites: Iterable[str]
+    units: Iterable[Mapping[str, Any]], env: str, placeholder: str
 ) -> list[dict[str, Any]]:
     """What each component unit (from :func:`site_units`) must be for siteops.hosting.site_units:
 
-    enabled, and started (restarted when its unit file changes in the same
-    call, which a changed ``.env`` does too), but neither while its site still
-    runs the placeholder release (its unit's condition would keep it from
-    starting, so a start would change nothing). A unit an operator stopped
-    (``stopped``) is stopped and disabled, so that it stays so across reboots.
+    enabled, and started: restarted when its unit file changes in the same
+    call, or when its site's ``.env`` (``env``, a path with ``{site}``) changed
+    since it started; but not started while its site still runs the
+    placeholder release (while ``placeholder`` exists: its unit's condition
+    would keep it from starting, so a start would change nothing). The host
+    answers both in the same call. A unit an operator stopped (``stopped``) is
+    stopped and disabled, so that it stays so across reboots.
     """
-    waiting = set(placeholder_sites)
     out: list[dict[str, Any]] = []
     for unit in units:
         if unit.get("stopped"):
             out.append({"name": unit["unit"], "enabled": False, "state": "stopped"})
             continue
-        wanted: dict[str, Any] = {"name": unit["unit"], "enabled": True}
-        if unit["site"] not in waiting:
-            wanted.update(state="started", restart_on_change=True)
-        out.append(wanted)
+        site = unit["site"]
+        out.append(
+            {
+                "name": unit["unit"],
+                "enabled": True,
+                "state": "started",
+                "restart_on_change": True,
+                "restart_when_newer": [env.format(site=site)],
+                "unless_exists": placeholder.format(site=site),
+            }
+        )
     return out
 
 

@@ -49,6 +49,20 @@ options:
             (its unit file) changed in this call.
         type: bool
         default: false
+      restart_when_newer:
+        description:
+          - Files the unit reads when it starts (a site's C(.env)). A V(started) unit
+            that runs is restarted when one of them was modified after it last started
+            (systemd's C(ActiveEnterTimestamp)), so that it runs with what they hold.
+        type: list
+        elements: path
+        default: []
+      unless_exists:
+        description:
+          - While this path exists (links followed), O(units[].state) is not ensured,
+            only O(units[].enabled) (a site still on its placeholder release, whose
+            units' condition would keep them from starting anyway).
+        type: path
   files:
     description:
       - Entries as siteops.hosting.site_files takes them (templates rendered
@@ -131,6 +145,7 @@ stale:
   returned: always
 """
 
+import datetime
 import os
 import re
 from collections.abc import Iterable
@@ -147,7 +162,9 @@ RUNNING = {"active", "activating", "reloading", "refreshing"}
 # UnitFileState values that count as enabled.
 ENABLED = {"enabled", "enabled-runtime", "alias", "static", "indirect", "generated"}
 ACTIONS = ("enable", "disable", "restart", "reload", "start", "stop")
-PROPERTIES = "Id,LoadState,ActiveState,UnitFileState"
+PROPERTIES = "Id,LoadState,ActiveState,UnitFileState,ActiveEnterTimestamp"
+# How systemctl show prints ActiveEnterTimestamp with --timestamp=us+utc.
+TIMESTAMP = "%a %Y-%m-%d %H:%M:%S.%f UTC"
 
 
 def parse_show(output: str) -> list[dict[str, str]]:
@@ -165,13 +182,52 @@ def parse_show(output: str) -> list[dict[str, str]]:
     return units
 
 
+def started_at(shown: dict[str, str]) -> float | None:
+    """When a unit last became active (seconds since the epoch), from ``systemctl show``."""
+    text = shown.get("ActiveEnterTimestamp", "")
+    if not text:
+        return None
+    try:
+        when = datetime.datetime.strptime(text, TIMESTAMP)
+    except ValueError:
+        return None
+    return when.replace(tzinfo=datetime.UTC).timestamp()
+
+
+def modified(path: str) -> float | None:
+    """When ``path`` was last modified (seconds since the epoch); None when it is missing."""
+    try:
+        return os.stat(path).st_mtime
+    except FileNotFoundError:
+        return None
+
+
+def outdated(unit: dict[str, Any], now: dict[str, str]) -> bool:
+    """Whether a running unit started before one of its ``restart_when_newer`` files changed."""
+    since = started_at(now)
+    if since is None:
+        return False
+    return any((modified(path) or 0.0) > since for path in unit.get("restart_when_newer") or [])
+
+
+def waiting(units: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``units``, each whose ``unless_exists`` path exists left with its enablement only."""
+    return [
+        {"name": unit["name"], "enabled": unit.get("enabled")}
+        if unit.get("unless_exists") and os.path.exists(unit["unless_exists"])
+        else unit
+        for unit in units
+    ]
+
+
 def plan(wanted: list[dict[str, Any]], shown: list[dict[str, str]]) -> dict[str, list[str]]:
     """The actions each unit needs, by name (units needing none are left out).
 
     ``shown`` is in the order of ``wanted`` (systemctl show keeps it). A unit
     systemd does not know is reported as ``missing`` when it should be enabled
     or running (in check mode: its file is not written yet), and needs nothing
-    when it should be disabled and stopped.
+    when it should be disabled and stopped. A running unit that started before
+    one of its ``restart_when_newer`` files changed is restarted.
     """
     out: dict[str, list[str]] = {}
     for unit, now in zip(wanted, shown, strict=True):
@@ -194,6 +250,8 @@ def plan(wanted: list[dict[str, Any]], shown: list[dict[str, str]]) -> dict[str,
             actions.append("reload" if running else "start")
         elif state == "started" and not running:
             actions.append("start")
+        elif state == "started" and outdated(unit, now):
+            actions.append("restart")
         elif state == "stopped" and running:
             actions.append("stop")
         if actions:
@@ -273,6 +331,7 @@ class Systemd:
             return {}
         out = self.run(
             "show",
+            "--timestamp=us+utc",
             f"--property={PROPERTIES}",
             "--",
             *[u["name"] for u in units],
@@ -307,6 +366,8 @@ def main() -> None:
                     enabled=dict(type="bool"),
                     state=dict(type="str", choices=["started", "stopped", "restarted", "reloaded"]),
                     restart_on_change=dict(type="bool", default=False),
+                    restart_when_newer=dict(type="list", elements="path", default=[]),
+                    unless_exists=dict(type="path"),
                 ),
             ),
             files=dict(type="list", elements="dict", default=[], options=ENTRY),
@@ -352,7 +413,7 @@ def main() -> None:
             for name in done["stale"]:
                 os.remove(os.path.join(directory, name))
     changed_paths = ensure_files(module, module.params["files"], done)
-    units = restarts(module.params["units"], changed_paths)
+    units = restarts(waiting(module.params["units"]), changed_paths)
     reload = (
         module.params["daemon_reload"]
         or bool(done["stale"])
