@@ -24,6 +24,7 @@ from siteops import hostlock
 from siteops.coordination import parse_since
 from siteops.errors import SiteModelError
 from siteops.hostlock import HostLocked, host_session, lock_release, lock_status, mask_arguments
+from siteops.hostrelease import facts_of, release_facts, release_files
 from siteops.layout import layout
 from siteops.remote import RemoteError
 from siteops.revision import HostRecord, Standing, compare, sha256
@@ -82,6 +83,36 @@ def test_the_lock_is_held_for_the_block_and_files_are_root_only(host: Path) -> N
     assert (host / "registry").stat().st_mode & 0o777 == 0o700
     assert (host / "registry/sites.yml").stat().st_mode & 0o777 == 0o600
     assert (host / "log/audit.jsonl").stat().st_mode & 0o777 == 0o600
+
+
+def test_the_session_reads_the_hosts_release_for_the_commands_runs(host: Path) -> None:
+    # This machine's own files, read by the session as they are on a host.
+    text = Path("/etc/os-release").read_text(encoding="utf-8")
+    major = next(
+        line.split("=", 1)[1].strip().strip('"').split(".")[0]
+        for line in text.splitlines()
+        if line.startswith("VERSION_ID=")
+    )
+    assert facts_of("h") == {}
+    with session() as held:
+        assert held.release["ansible_distribution_major_version"] == major
+        assert facts_of("h") == held.release
+    # Only while the command holds the host's lock.
+    assert facts_of("h") == {}
+
+
+def test_release_facts_come_from_the_collections_own_parser() -> None:
+    os_release, debian_version = release_files()
+    trixie = 'ID=debian\nVERSION_ID="13"\nVERSION_CODENAME=trixie\n'
+    assert release_facts({os_release: trixie, debian_version: "13.2\n"}) == {
+        "ansible_distribution": "Debian",
+        "ansible_distribution_version": "13.2",
+        "ansible_distribution_major_version": "13",
+        "ansible_distribution_release": "trixie",
+    }
+    # Unreadable or without a version: nothing given, the playbook reads it itself.
+    assert release_facts({os_release: None, debian_version: "13.2\n"}) == {}
+    assert release_facts({os_release: "ID=debian\n", debian_version: None}) == {}
 
 
 def test_a_second_run_waits_names_the_holder_and_gives_up_after_the_timeout(host: Path) -> None:

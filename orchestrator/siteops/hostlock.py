@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from siteops.errors import SiteopsError
+from siteops.hostrelease import forget, release_facts, release_files, remember
 from siteops.layout import layout
 from siteops.registry import LockHolder
 from siteops.remote import RemoteError, ssh_argv
@@ -151,6 +152,8 @@ class HostSession:
         self.holder: Mapping[str, Any] = locked.get("holder") or {}
         self.taken_over: Mapping[str, Any] | None = locked.get("taken_over")
         self.record = HostRecord.parse(locked.get("registry") or {})
+        # The host's Debian release facts (none from a host session of an older siteops).
+        self.release = release_facts(locked.get("release") or {})
         self.revision: int | None = None
         self.finished = False
         # Set when the connection holding the lock ends before siteops closes it
@@ -187,6 +190,7 @@ class HostSession:
             args=mask_arguments(args),
             sites=list(sites),
             login=str(variables.get("ansible_user", "root")),
+            release_files=release_files(),
         )  # fmt: skip
         process = subprocess.Popen(
             remote_argv(variables, host, "session", config, via),
@@ -352,6 +356,7 @@ def host_session(
             variables, host, purpose=purpose, args=args, sites=sites, timeout=timeout,
             on_wait=on_wait, via=via,
         )  # fmt: skip
+        remember(host, session.release)
         try:
             yield session
             if not session.finished:
@@ -362,6 +367,7 @@ def host_session(
                     session.finish(_result_of(exc))
             raise
         finally:
+            forget(host)
             session.close()
 
 

@@ -8,14 +8,15 @@ standard library only and runs on the Python of Debian 12 and 13. Modes:
     Take the host's lock (an exclusive ``flock`` on ``CONFIG["lock"]``),
     printing one ``wait`` line per holder while another run holds it and
     ``timeout`` after ``CONFIG["timeout"]`` seconds; then ``locked``, with the
-    previous holder if that run died without releasing (``taken_over``) and
-    the host's registry record. Then it answers requests, one JSON line each
-    on stdin: ``record`` (keep this sites file as the next revision) and
-    ``finish`` (the command's result). The lock is held until stdin ends:
-    siteops closes it when done, and if siteops or its SSH connection dies,
-    stdin ends too and the kernel drops the lock with this process. On the
-    way out one line is appended to the audit log (result ``interrupted``
-    when no ``finish`` came).
+    previous holder if that run died without releasing (``taken_over``), the
+    host's registry record and the texts of ``CONFIG["release_files"]`` (its
+    Debian release, so that the command's runs need not read it again).
+    Then it answers requests, one JSON line each on stdin: ``record`` (keep
+    this sites file as the next revision) and ``finish`` (the command's
+    result). The lock is held until stdin ends: siteops closes it when done,
+    and if siteops or its SSH connection dies, stdin ends too and the kernel
+    drops the lock with this process. On the way out one line is appended to
+    the audit log (result ``interrupted`` when no ``finish`` came).
 ``status``
     Who holds the lock (``held``), or who last held it without releasing it.
 ``release``
@@ -109,6 +110,14 @@ def key_fingerprint(auth_file: str) -> str | None:
             digest = base64.b64encode(hashlib.sha256(blob).digest()).decode("ascii")
             return "SHA256:" + digest.rstrip("=")
     return None
+
+
+def _text(path: str) -> str | None:
+    """A small text file's content (the host's release files); None when it cannot be read."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        return None
 
 
 def read_registry(directory: str) -> dict[str, Any]:
@@ -226,7 +235,8 @@ def session(config: dict[str, Any], key: str | None) -> int:
     os.fsync(fd)
     by = f"{holder.get('user')}@{holder.get('hostname')}"
     registry = read_registry(config["registry"])
-    _say("locked", holder=holder, taken_over=left, registry=registry)
+    release = {path: _text(path) for path in config.get("release_files", [])}
+    _say("locked", holder=holder, taken_over=left, registry=registry, release=release)
     if left:
         _bury(config, left, registry.get("revision"))
     audit = _entry(holder, "interrupted", _now())

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from siteops import yamltext
-from siteops.resources import ProjectNotFound, find_collection, shipped_collection
+from siteops.resources import running_collection
 
 LAYOUT_FILE = Path("roles") / "site_layout" / "defaults" / "main.yml"
 PREFIX = "site_layout_"
@@ -98,13 +98,7 @@ def parse_layout(data: Any, source: str) -> Layout:
 
 def layout_path() -> Path:
     """The layout file of the collection siteops runs (or, without one, of its own)."""
-    try:
-        collection = find_collection()
-    except ProjectNotFound:
-        # SITEOPS_PROJECT names no checkout: commands that run no playbook still
-        # work; those that do fail on their own, naming the problem.
-        collection = shipped_collection()
-    return collection / LAYOUT_FILE
+    return running_collection() / LAYOUT_FILE
 
 
 @functools.cache

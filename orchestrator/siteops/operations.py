@@ -47,6 +47,7 @@ from siteops.hostfacts import (
     running_units,
 )
 from siteops.hostlock import HostSession, holder_text, host_session
+from siteops.hostrelease import facts_of
 from siteops.inventory import (
     hosts_mapping,
     inventory_hosts,
@@ -139,12 +140,16 @@ class Target:
         on_progress: OnProgress,
         cancel: threading.Event | None = None,
     ) -> RunResult:
-        """Run one of the project's playbooks against this host only (``cancel`` stops it)."""
+        """Run one of the project's playbooks against this host only (``cancel`` stops it).
+
+        While the command holds the host's lock, the run is given the host's
+        release facts its session read (:mod:`siteops.hostrelease`).
+        """
         return run_playbook(
             self.project / "playbooks" / playbook,
             self.hosts_file,
             limit=self.host,
-            extravars=dict(extravars),
+            extravars={**facts_of(self.host), **extravars},
             check=check,
             diff=check,
             on_progress=on_progress,

@@ -55,6 +55,20 @@ def find_collection() -> Path:
     return shipped_collection()
 
 
+def running_collection() -> Path:
+    """The collection siteops runs (:func:`find_collection`), or without one, its own.
+
+    For what siteops reads from the collection itself (the host layout, the
+    release parser): commands that run no playbook still work when
+    ``SITEOPS_PROJECT`` names no checkout; those that do fail on their own,
+    naming the problem.
+    """
+    try:
+        return find_collection()
+    except ProjectNotFound:
+        return shipped_collection()
+
+
 def shipped_collection() -> Path:
     """The collection that came with this package, whatever ``SITEOPS_PROJECT`` says.
 
