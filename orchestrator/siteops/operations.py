@@ -60,7 +60,7 @@ from siteops.layout import layout
 from siteops.markdown import render_registry
 from siteops.model import ArchivedSite, HostSites, Site, SiteStatus
 from siteops.ports import MAX_BLOCKS, allocate_block, block_ports
-from siteops.registry import Registry, inventory_locked, utc_now, write_atomically
+from siteops.registry import Registry, inventory_locked, render, utc_now, write_atomically
 from siteops.release import packed
 from siteops.remote import host_vars, ssh_argv
 from siteops.resources import collections_path
@@ -447,8 +447,11 @@ def apply(target: Target, names: list[str], *, dry_run: bool, on_progress: OnPro
             result = _apply_run(target, names, False, on_progress, session.lost)
             ok = result.exit_code == 0
             final = _with_status(current, chosen, SiteStatus.ACTIVE if ok else SiteStatus.FAILED)
-            registry.save(final, on_host=session.record_sites)
-            write_markdown(target, final)
+            # Unchanged (the usual no-op apply): the host has this very text since
+            # reconcile, and the markdown registry was written from it.
+            if render(final) != registry.text() or not target.registry_file.exists():
+                registry.save(final, on_host=session.record_sites)
+                write_markdown(target, final)
             session.finish(outcome(result), chosen)
     if not ok:
         again = " ".join(["siteops", "apply", *names])
