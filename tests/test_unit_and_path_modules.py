@@ -11,6 +11,7 @@ import hashlib
 import os
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 import yaml
@@ -163,6 +164,53 @@ def test_a_unit_waiting_for_its_path_to_go_keeps_only_its_enablement(
     marker.parent.mkdir()
     marker.write_text("")
     assert site_units.waiting([unit]) == [{"name": "shop-api.service", "enabled": True}]
+
+
+class _FailedError(Exception):
+    pass
+
+
+class _Module:
+    """What Systemd needs of AnsibleModule; ``nginx -t`` answers ``check_rc``."""
+
+    check_mode = False
+
+    def __init__(self, check_rc: int) -> None:
+        self.check_rc = check_rc
+        self.calls: list[list[str]] = []
+
+    def get_bin_path(self, name: str, required: bool = False) -> str:
+        return f"/usr/bin/{name}"
+
+    def run_command(self, argv: list[str]) -> tuple[int, str, str]:
+        self.calls.append(argv)
+        if argv[0] == "nginx":
+            return self.check_rc, "", 'unknown directive "oops" in /etc/nginx/conf.d/x.conf:1'
+        if argv[1] == "show":
+            return 0, "Id=nginx.service\nLoadState=loaded\nActiveState=active\n", ""
+        return 0, "", ""
+
+    def fail_json(self, **result: Any) -> None:
+        raise _FailedError(result)
+
+
+def test_a_unit_is_reloaded_only_after_its_check_passes(site_units: ModuleType) -> None:
+    unit = {"name": "nginx.service", "state": "reloaded", "check": ["nginx", "-t"]}
+    fine = _Module(check_rc=0)
+    assert site_units.Systemd(fine).ensure([unit]) == {"nginx.service": ["reload"]}
+    assert [call[:2] for call in fine.calls[1:]] == [
+        ["nginx", "-t"],
+        ["/usr/bin/systemctl", "reload"],
+    ]
+
+    broken = _Module(check_rc=1)
+    with pytest.raises(_FailedError) as failed:
+        site_units.Systemd(broken).ensure([unit])
+    assert failed.value.args[0]["msg"] == (
+        'nginx.service was not reloaded: nginx -t failed: unknown directive "oops" in '
+        "/etc/nginx/conf.d/x.conf:1"
+    )
+    assert not any(call[1:2] == ["reload"] for call in broken.calls)
 
 
 def test_a_short_answer_is_not_matched_to_the_wrong_units(site_units: ModuleType) -> None:

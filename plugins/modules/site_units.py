@@ -57,6 +57,14 @@ options:
         type: list
         elements: path
         default: []
+      check:
+        description:
+          - A command (argument list) that must succeed before the unit is started,
+            restarted or reloaded, such as V([nginx, -t]); when it fails, the call fails
+            with its message and the unit is left as it was (never reload a broken
+            configuration). Not run when the unit needs none of these, nor in check mode.
+        type: list
+        elements: str
       unless_exists:
         description:
           - While this path exists (links followed), O(units[].state) is not ensured,
@@ -118,6 +126,9 @@ EXAMPLES = r"""
       - {name: shop-frontend.service, enabled: true, state: started}
       - {name: siteops-backup@shop.timer, enabled: true, state: started}
 
+- name: Reload nginx once nginx -t accepts the whole configuration
+  siteops.hosting.site_units:
+    units: [{name: nginx.service, state: reloaded, check: [nginx, -t]}]
 - name: Ensure the site's units, and no unit of a component it no longer has
   siteops.hosting.site_units:
     units:
@@ -325,6 +336,24 @@ class Systemd:
             )
         return str(out)
 
+    def check(
+        self, units: list[dict[str, Any]], actions: dict[str, list[str]], **result: Any
+    ) -> None:
+        """Run the ``check`` of each unit about to be started, restarted or reloaded."""
+        for unit in units:
+            todo = [a for a in actions.get(unit["name"], []) if a in ("start", "restart", "reload")]
+            if not unit.get("check") or not todo:
+                continue
+            rc, out, err = self.module.run_command(unit["check"])
+            if rc != 0:
+                self.module.fail_json(
+                    msg=f"{unit['name']} was not {todo[0]}ed: {' '.join(unit['check'])} failed: "
+                    f"{(err or out).strip()}",
+                    rc=rc,
+                    actions=actions,
+                    **result,
+                )
+
     def ensure(self, units: list[dict[str, Any]], **result: Any) -> dict[str, list[str]]:
         """Query ``units`` once, then act on what differs (in check mode: only say what)."""
         if not units:
@@ -347,6 +376,7 @@ class Systemd:
         if missing and not self.module.check_mode:
             self.module.fail_json(msg=f"systemd does not know these units: {', '.join(missing)}")
         if not self.module.check_mode:
+            self.check(units, actions, **result)
             for action in ACTIONS:
                 names = [name for name, todo in actions.items() if action in todo]
                 if names:
@@ -368,6 +398,7 @@ def main() -> None:
                     restart_on_change=dict(type="bool", default=False),
                     restart_when_newer=dict(type="list", elements="path", default=[]),
                     unless_exists=dict(type="path"),
+                    check=dict(type="list", elements="str"),
                 ),
             ),
             files=dict(type="list", elements="dict", default=[], options=ENTRY),
