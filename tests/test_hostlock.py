@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import replace
@@ -99,6 +101,25 @@ def test_the_session_reads_the_hosts_release_for_the_commands_runs(host: Path) -
         assert facts_of("h") == held.release
     # Only while the command holds the host's lock.
     assert facts_of("h") == {}
+
+
+def test_the_session_names_the_ports_the_host_listens_on_as_the_facts_script_does(
+    host: Path,
+) -> None:
+    script = Path(__file__).resolve().parent.parent / "playbooks" / "files" / "siteops_facts.py"
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        with session() as held:
+            read = subprocess.run(
+                [sys.executable, "-c", script.read_text(encoding="utf-8")],
+                input=json.dumps({"layout": dict.fromkeys(
+                    ("sites_root", "backup_root", "release_log_dir"), str(host)), "sites": {}}),
+                capture_output=True, text=True, check=True,
+            )  # fmt: skip
+        assert port in held.listening
+        assert held.listening == set(json.loads(read.stdout)["listening"])
 
 
 def test_release_facts_come_from_the_collections_own_parser() -> None:

@@ -154,6 +154,8 @@ class HostSession:
         self.record = HostRecord.parse(locked.get("registry") or {})
         # The host's Debian release facts (none from a host session of an older siteops).
         self.release = release_facts(locked.get("release") or {})
+        # The TCP ports the host listened on when the lock was taken.
+        self.listening: set[int] = {int(port) for port in locked.get("listening") or []}
         self.revision: int | None = None
         self.finished = False
         # Set when the connection holding the lock ends before siteops closes it

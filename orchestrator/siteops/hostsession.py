@@ -9,8 +9,9 @@ standard library only and runs on the Python of Debian 12 and 13. Modes:
     printing one ``wait`` line per holder while another run holds it and
     ``timeout`` after ``CONFIG["timeout"]`` seconds; then ``locked``, with the
     previous holder if that run died without releasing (``taken_over``), the
-    host's registry record and the texts of ``CONFIG["release_files"]`` (its
-    Debian release, so that the command's runs need not read it again).
+    host's registry record, the texts of ``CONFIG["release_files"]`` (its
+    Debian release, so that the command's runs need not read it again) and the
+    TCP ports it listens on.
     Then it answers requests, one JSON line each on stdin: ``record`` (keep
     this sites file as the next revision) and ``finish`` (the command's
     result). The lock is held until stdin ends: siteops closes it when done,
@@ -110,6 +111,23 @@ def key_fingerprint(auth_file: str) -> str | None:
             digest = base64.b64encode(hashlib.sha256(blob).digest()).decode("ascii")
             return "SHA256:" + digest.rstrip("=")
     return None
+
+
+def _listening() -> list[int]:
+    """The TCP ports the host listens on, any address (as ``listeners()`` of
+    playbooks/files/siteops_facts.py reads them): add-site chooses a port block
+    none of them is in, so that its run's own check finds the block free."""
+    ports: set[int] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text(encoding="ascii").splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) >= 4 and fields[3] == "0A":  # 0A: LISTEN
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return sorted(ports)
 
 
 def _text(path: str) -> str | None:
@@ -236,7 +254,8 @@ def session(config: dict[str, Any], key: str | None) -> int:
     by = f"{holder.get('user')}@{holder.get('hostname')}"
     registry = read_registry(config["registry"])
     release = {path: _text(path) for path in config.get("release_files", [])}
-    _say("locked", holder=holder, taken_over=left, registry=registry, release=release)
+    _say("locked", holder=holder, taken_over=left, registry=registry, release=release,
+         listening=_listening())  # fmt: skip
     if left:
         _bury(config, left, registry.get("revision"))
     audit = _entry(holder, "interrupted", _now())

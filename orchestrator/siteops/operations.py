@@ -351,7 +351,8 @@ def add(
     lowest one no site holds; the one Ansible run checks first that no process
     on the host listens in it, and if one does, hands the busy ports back and
     stops before any change: the block is then skipped and the run repeated
-    (rare: only a service outside siteops in the port ranges causes it). The
+    (rare: the block is chosen clear of the ports the host listened on when
+    the lock was taken). The
     site is saved as ``pending`` before Ansible runs, becomes ``active`` after
     a successful run and ``failed`` otherwise (then :class:`RunFailed` says to
     run ``siteops apply NAME``).
@@ -370,7 +371,9 @@ def add(
         with on_host(target, purpose, [name], on_progress) as session:
             current = reconcile(target, registry, session, on_progress, take_newer=True)
             _check_new_site(target, current, name, answers)
-            busy: set[int] = set()
+            # A block none of the host's listening ports is in (PostgreSQL's 5432 is
+            # in block 43): the run's own check then finds it free the first time.
+            busy: set[int] = set(session.listening)
             while True:
                 block = allocate_block(taken_blocks(current), busy)
                 chosen = replace(answers, block=block)
