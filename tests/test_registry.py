@@ -254,3 +254,18 @@ def test_yaml_is_read_with_libyaml_into_the_same_data_as_safe_load() -> None:
     assert yamltext.load("") is None
     with pytest.raises(yaml.YAMLError):
         yamltext.load("a: [1\n")
+
+
+def test_yaml_is_written_with_libyaml_as_safe_dump_writes_it() -> None:
+    from siteops import yamltext
+
+    assert yamltext.SafeDumper is yaml.CSafeDumper
+    options = {"sort_keys": False, "default_flow_style": False, "allow_unicode": True,
+               "width": 4096}  # fmt: skip
+    odd = {"é": "héllo → ü", "colon": "a: b", "lines": "one\ntwo\n", "empty": "", "none": None,
+           "zero": "0123", "quote": "'q'", "long": "word " * 2000,
+           "list": [1, "2", {"k": []}]}  # fmt: skip
+    for path in sorted((Path(__file__).parent / "fixtures").rglob("*.yml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        assert yamltext.dump(data, **options) == yaml.safe_dump(data, **options), path
+    assert yamltext.dump(odd, **options) == yaml.safe_dump(odd, **options)

@@ -109,7 +109,7 @@ def render(sites: HostSites) -> str:
     Sites keep their insertion order (nothing is sorted), every field is
     explicit, and the same model always gives the same bytes.
     """
-    body = yaml.safe_dump(
+    body = yamltext.dump(
         sites.to_yaml_data(),
         sort_keys=False,
         default_flow_style=False,
