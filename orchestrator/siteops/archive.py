@@ -112,7 +112,8 @@ def revive(
         before = reconcile(target, registry, session, on_progress, take_newer=True)
         archived = _arrived(before, name, arriving)
         backup = archived.archived[name].backup if name in archived.archived else ""
-        busy: set[int] = set()
+        # Clear of the ports the host listens on, as add-site chooses.
+        busy: set[int] = set(session.listening)
         try:
             while True:
                 block = allocate_block(taken_blocks(archived), busy)
