@@ -55,7 +55,7 @@ class ActionModule(ActionBase):  # type: ignore[misc]
             if template is not None and conditions:
                 # Once per case of what the host has that it reads; the module picks.
                 render = functools.partial(
-                    self._render_case, str(template), entry, extra, task_vars, sources
+                    self._render, str(template), entry, extra, task_vars, sources
                 )
                 chosen = variants(conditions, render)
                 entry["variants" if isinstance(chosen, list) else "content"] = chosen
@@ -72,18 +72,6 @@ class ActionModule(ActionBase):  # type: ignore[misc]
         )
         return result
 
-    def _render_case(
-        self,
-        template: str,
-        entry: dict[str, Any],
-        extra: dict[str, Any],
-        task_vars: dict[str, Any],
-        sources: dict[str, tuple[str, Any]],
-        found: Any,
-    ) -> str:
-        """The template rendered for one case of the host: ``exists`` is ``found``."""
-        return self._render(template, entry, {**extra, "exists": found}, task_vars, sources)
-
     def _render(
         self,
         template: str,
@@ -91,7 +79,9 @@ class ActionModule(ActionBase):  # type: ignore[misc]
         extra: dict[str, Any],
         task_vars: dict[str, Any],
         sources: dict[str, tuple[str, Any]],
+        found: Any = None,
     ) -> str:
+        """The entry's template rendered; ``found`` (what the host has) is its ``exists``."""
         if template not in sources:
             try:
                 path = self._find_needle("templates", template)
@@ -107,6 +97,8 @@ class ActionModule(ActionBase):  # type: ignore[misc]
         if "ansible_managed" not in task_vars:
             variables["ansible_managed"] = _managed(path)
         variables.update(extra)
+        if found is not None:
+            variables["exists"] = found
         templar = self._templar.copy_with_new_env(
             searchpath=searchpath, available_variables=variables
         )
