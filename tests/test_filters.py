@@ -786,6 +786,18 @@ def test_database_sites_carry_each_sites_limit_or_the_default(filters: ModuleTyp
     ]
 
 
+def test_database_sites_leave_out_a_site_whose_database_is_off(filters: ModuleType) -> None:
+    sites = {
+        "shop": {"database": {"enabled": True, "connection_limit": 5}},
+        "docs": {"database": {"enabled": False, "connection_limit": 5}},
+        "blog": {"database": {"connection_limit": None}},
+    }
+    assert filters.database_sites(sites, 20) == [
+        {"name": "shop", "connection_limit": 5},
+        {"name": "blog", "connection_limit": 20},
+    ]
+
+
 def test_site_accounts_are_a_nologin_user_per_site_at_home_in_its_tree(
     filters: ModuleType,
 ) -> None:

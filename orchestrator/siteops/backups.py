@@ -4,7 +4,7 @@ The host keeps them (roles/site_backup: ``siteops-backup``, one directory per
 backup under the layout's backup root, retention by days and count);
 ``backup`` starts the site's backup unit, so its result is what ``status``
 and ``doctor`` read; ``restore`` takes a backup of the current state first,
-then restores the database and ``shared/uploads``, restarts the site's units
+then restores the database and the uploads (``Layout.uploads_dir``), restarts the site's units
 and checks the site through nginx. Both hold the host's lock.
 """
 

@@ -37,6 +37,7 @@ class Layout:
     sites_root: str
     logs_subdir: str
     env_file: str
+    uploads_subdir: str
     placeholder_marker: str
     backup_root: str
     release_log_dir: str
@@ -69,6 +70,10 @@ class Layout:
     def env_path(self, site: str) -> str:
         """The site's environment file (managed blocks, then the operator's lines)."""
         return f"{self.site_root(site)}/{self.env_file}"
+
+    def uploads_dir(self, site: str) -> str:
+        """The site's uploaded files, kept across releases and in every backup."""
+        return f"{self.site_root(site)}/{self.uploads_subdir}"
 
     def unit_name(self, site: str, component: str) -> str:
         """The systemd unit of a process component (``shop-frontend.service``)."""

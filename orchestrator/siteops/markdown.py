@@ -136,6 +136,9 @@ class SiteView:
     proxy_rules: list[tuple[str, str]]
     slice: str
     root: str
+    env_file: str
+    logs_dir: str
+    uploads_dir: str
     has_database: bool
     connection_limit: int
     database: str
@@ -227,6 +230,9 @@ def _site_view(number: int, name: str, site: Site, facts: SiteFacts | None) -> S
         proxy_rules=_proxy_rules(name, site),
         slice=slice_name(name),
         root=layout().site_root(name),
+        env_file=layout().env_path(name),
+        logs_dir=layout().logs_dir(name),
+        uploads_dir=layout().uploads_dir(name),
         has_database=site.database.enabled,
         connection_limit=site.database.connection_limit,
         database=database,

@@ -680,11 +680,14 @@ def site_passwords(
 def database_sites(sites: Mapping[str, Any], default_limit: int) -> list[dict[str, Any]]:
     """Each site with a database, for siteops.hosting.postgres_sites: its name and connection limit.
 
-    The limit is the site's ``database.connection_limit``, else ``default_limit``.
+    A site has one unless its record turns ``database.enabled`` off. The
+    limit is the site's ``database.connection_limit``, else ``default_limit``.
     """
     out: list[dict[str, Any]] = []
     for site, record in sites.items():
         database = record.get("database") if isinstance(record, Mapping) else None
+        if isinstance(database, Mapping) and "enabled" in database and not database["enabled"]:
+            continue
         limit = (database or {}).get("connection_limit") or default_limit
         out.append({"name": site, "connection_limit": int(limit)})
     return out
