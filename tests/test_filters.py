@@ -60,6 +60,9 @@ def test_every_filter_is_registered(filters: ModuleType) -> None:
         "site_env_blocks",
         "site_accounts",
         "database_sites",
+        "sites_with",
+        "sites_without",
+        "only_sites",
         "site_files",
         "each_files",
         "formatted",
@@ -784,6 +787,35 @@ def test_database_sites_carry_each_sites_limit_or_the_default(filters: ModuleTyp
         {"name": "blog", "connection_limit": 20},
         {"name": "wiki", "connection_limit": 20},
     ]
+
+
+def test_sites_with_and_without_a_setting_split_the_records_in_their_order(
+    filters: ModuleType,
+) -> None:
+    sites = {
+        "shop": {"cache": {"enabled": True}, "components": {"frontend": {"runtime": "static"}}},
+        "blog": {"cache": {"enabled": False}, "components": {"frontend": {"runtime": "node"}}},
+        "wiki": {"components": {}},
+        "docs": {"cache": {"enabled": True}, "components": {"frontend": {"runtime": "static"}}},
+    }
+    assert list(filters.sites_with(sites, "cache.enabled")) == ["shop", "docs"]
+    assert list(filters.sites_without(sites, "cache.enabled")) == ["blog", "wiki"]
+    static = filters.sites_with(sites, "components.frontend.runtime", "static")
+    assert static == {"shop": sites["shop"], "docs": sites["docs"]}
+    assert list(filters.sites_without(sites, "components.frontend.runtime", "static")) == [
+        "blog",
+        "wiki",
+    ]
+    # A path through something that is not a mapping is unset, not an error.
+    assert filters.sites_with({"odd": {"cache": "yes"}}, "cache.enabled") == {}
+
+
+def test_only_sites_selects_the_named_records_or_all(filters: ModuleType) -> None:
+    sites = {"shop": {"a": 1}, "blog": {"b": 2}, "docs": {"c": 3}}
+    assert filters.only_sites(sites, []) == sites
+    assert list(filters.only_sites(sites, ["docs", "shop", "gone"])) == ["shop", "docs"]
+    with pytest.raises(ValueError, match="expected a list of site names"):
+        filters.only_sites(sites, "shop")
 
 
 def test_database_sites_leave_out_a_site_whose_database_is_off(filters: ModuleType) -> None:

@@ -705,6 +705,52 @@ def site_accounts(sites: Iterable[str], root: str, shell: str) -> list[dict[str,
     ]
 
 
+_ANY = object()
+
+
+def _record_at(record: Any, path: str) -> Any:
+    """The value at the dotted ``path`` of a site record; None where the path stops."""
+    value = record
+    for key in path.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(key)
+    return value
+
+
+def _has(record: Any, path: str, value: Any) -> bool:
+    found = _record_at(record, path)
+    return bool(found) if value is _ANY else found == value
+
+
+def sites_with(sites: Mapping[str, Any], path: str, value: Any = _ANY) -> dict[str, Any]:
+    """The records of ``sites`` whose dotted ``path`` is set (true), or equals ``value``.
+
+    ``sites_with('cache.enabled')``: the sites with a cache;
+    ``sites_with('components.frontend.runtime', 'static')``: the static ones.
+    A record without the path has it unset. The order of ``sites`` is kept.
+    """
+    return {site: record for site, record in sites.items() if _has(record, path, value)}
+
+
+def sites_without(sites: Mapping[str, Any], path: str, value: Any = _ANY) -> dict[str, Any]:
+    """The records of ``sites`` that :func:`sites_with` leaves out, in their order."""
+    return {site: record for site, record in sites.items() if not _has(record, path, value)}
+
+
+def only_sites(sites: Mapping[str, Any], names: Any) -> dict[str, Any]:
+    """The records of ``sites`` named in ``names`` (a run's ``siteops_only``); all when none is.
+
+    The order of ``sites`` is kept; a name that is no site of ``sites`` selects nothing.
+    """
+    if not names:
+        return dict(sites)
+    if isinstance(names, (str, Mapping)) or not isinstance(names, Iterable):
+        raise ValueError(f"site names: expected a list of site names, got {names!r}")
+    wanted = set(names)
+    return {site: record for site, record in sites.items() if site in wanted}
+
+
 def site_names(names: Any, pattern: str, min_length: int, max_length: int) -> list[str]:
     """``names`` as a list of site names, each checked against the host layout's rule.
 
@@ -764,6 +810,9 @@ class FilterModule:
             "cert_names": cert_names,
             "challenge_check_failures": challenge_check_failures,
             "site_names": site_names,
+            "sites_with": sites_with,
+            "sites_without": sites_without,
+            "only_sites": only_sites,
             "env_secrets": env_secrets,
             "site_passwords": site_passwords,
             "site_env_blocks": site_env_blocks,
