@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from types import ModuleType
 
@@ -129,6 +130,61 @@ def test_a_failed_copy_gives_ssh_s_reason_even_when_restic_drops_ssh_s_own_words
     with pytest.raises(script.Failed) as failed:
         script.restic(conf, "snapshots")
     assert str(failed.value) == "ssh: connect to host 127.0.0.1 port 2: Connection refused"
+
+
+def test_offsite_copies_forget_every_time_and_prune_every_prune_days(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A restic that notes each command; "prune" fails while tmp/prune-fails exists.
+    calls = tmp_path / "calls"
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "restic").write_text(
+        "#!/bin/sh\n"
+        "shift 2\n"  # -o sftp.command=...
+        f'echo "$*" >> {calls}\n'
+        'case "$1" in\n'
+        '  backup) echo \'{"message_type":"summary","snapshot_id":"0123456789abcdef"}\' ;;\n'
+        f'  prune) if [ -e {tmp_path}/prune-fails ]; then echo "Fatal: repository is locked" >&2;'
+        " exit 1; fi ;;\n"
+        "esac\n"
+    )
+    (tmp_path / "bin" / "restic").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
+    script = offsite_script(tmp_path)
+    monkeypatch.setattr(script, "PRUNED", tmp_path / "cache" / "offsite-pruned")
+    (tmp_path / "backups" / "shop" / "20261128T030000Z").mkdir(parents=True)
+    conf = {"repository": "sftp:h:r", "ssh": ["ssh"], "backups": str(tmp_path / "backups"),
+            "keep_days": 0, "keep_count": 2, "prune_days": 7}  # fmt: skip
+
+    def commands() -> list[str]:
+        done = calls.read_text().splitlines()
+        calls.unlink()
+        assert not any("--prune" in line for line in done)  # forget alone
+        return [line.split()[0] for line in done if line.split()[0] in ("forget", "prune")]
+
+    def store() -> str:
+        return str(script.store(conf, "shop", "20261128T030000Z", "daily"))
+
+    # The first copy prunes (never pruned before); the next ones within 7 days do not.
+    assert store() == "01234567"
+    assert commands() == ["forget", "prune"]
+    store()
+    assert commands() == ["forget"]
+    # Seven days later, the next copy prunes again.
+    week_ago = time.time() - 7 * 86400 - 60
+    os.utime(script.PRUNED, (week_ago, week_ago))
+    (tmp_path / "prune-fails").touch()
+    store()
+    assert commands() == ["forget", "prune"]
+    # A failed prune keeps the copy, says why, and leaves the prune to the next copy.
+    assert "prune failed, the next copy tries again: Fatal: repository is locked" in (
+        capsys.readouterr().err
+    )
+    (tmp_path / "prune-fails").unlink()
+    store()
+    assert commands() == ["forget", "prune"]
+    store()
+    assert commands() == ["forget"]
 
 
 def test_a_backup_whose_offsite_copy_failed_counts_as_kept_while_its_directory_is_there(
