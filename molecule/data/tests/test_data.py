@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import testinfra
 
+from siteops.cli import _size
+
 REPO = Path(__file__).resolve().parents[3]
 A, B = "site-a", "site-b"
 
@@ -159,6 +161,10 @@ def test_backup_then_drop_then_restore_brings_the_rows_back(host: testinfra.host
     host.check_output("echo photo > /srv/sites/site-a/shared/uploads/p.txt")
     host.check_output("systemctl start siteops-backup@site-a.service")
     assert status(host, A, "backup")["result"] == "ok"
+    # Its recorded size is the one `siteops backups` lists: its files' bytes.
+    newest = host.check_output("ls -1d /var/backups/siteops/site-a/2*Z | sort | tail -n 1")
+    sizes = host.check_output(f"find {newest} -maxdepth 1 -type f -printf '%s\\n'").split()
+    assert status(host, A, "backup")["message"] == _size(sum(map(int, sizes)))
 
     assert psql_as(host, A, url, "DROP TABLE visits").rc == 0
     host.check_output("rm /srv/sites/site-a/shared/uploads/p.txt")
