@@ -169,7 +169,8 @@ def failed_backup(host: Host) -> str:
     done = host.siteops("backup", SITE, check=False)
     assert done.returncode == 1, done.stdout
     kept = re.search(
-        r"the local backup (\S+) \(\S+\) is kept; its offsite copy failed: ", done.stderr
+        r"the local backup (\S+) \([\d.]+ [KMG]?i?B\) is kept; its offsite copy failed: ",
+        done.stderr,
     )
     assert kept, done.stderr
     assert kept[1] in local_ids(host)
