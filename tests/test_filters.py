@@ -612,7 +612,7 @@ def test_site_names_refuses_what_is_not_a_list_of_site_names(
 def test_site_files_repeats_the_specs_for_each_site_filled_in(
     filters: ModuleType, sites: dict[str, Any]
 ) -> None:
-    specs = [
+    specs: list[dict[str, Any]] = [
         {"path": "{root}/{site}", "state": "directory", "owner": "{site}", "mode": "0750"},
         {"path": "{root}/{site}/current", "state": "link", "src": "releases/{site}"},
         {"path": "/etc/x/{site}", "template": "x.j2", "vars": {"other": 1}, "group": "root"},

@@ -146,7 +146,7 @@ def _python_strings(text: str) -> Iterator[str]:
     for node in ast.walk(tree):
         is_string = isinstance(node, ast.Constant) and isinstance(node.value, str)
         if is_string and id(node) not in docstrings:
-            yield node.value
+            yield str(node.value)  # type: ignore[attr-defined]
 
 
 def _template_text(text: str) -> str:

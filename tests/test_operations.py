@@ -92,7 +92,9 @@ class FakeTarget(ops.Target):
             )
         )
         if playbook == "facts.yml":
-            sites = {name: {"units": {}} for name in extravars["siteops_facts_sites"]}
+            sites: dict[str, Any] = {
+                name: {"units": {}} for name in extravars["siteops_facts_sites"]
+            }
             return ok_result({FACTS_ARTIFACT: {"listening": list(self.listening), "sites": sites}})
         # site.yml's first check: a new site's block must have no listener.
         new_ports = [p for ports in extravars.get("siteops_new_sites", {}).values() for p in ports]
@@ -408,7 +410,7 @@ def test_a_domain_taken_on_another_host_during_the_run_is_refused_at_save(
 ) -> None:
     other = two_hosts(inventory)
     racing = target(inventory)
-    allocate = ops.allocate_block
+    allocate = ops.allocate_block  # type: ignore[attr-defined]
     calls: list[int] = []
 
     def rival_first(taken: set[int], busy: set[int]) -> int:

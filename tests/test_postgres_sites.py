@@ -11,7 +11,9 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from ansible_collections.siteops.hosting.plugins.module_utils import postgres as pg
+from ansible_collections.siteops.hosting.plugins.module_utils import (  # type: ignore[import-untyped]
+    postgres as pg,
+)
 from ansible_collections.siteops.hosting.plugins.module_utils import site_secrets
 
 from tests.conftest import load_plugin

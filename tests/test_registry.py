@@ -9,10 +9,11 @@ import threading
 import time
 from multiprocessing.synchronize import Event
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
-from ansible.parsing.dataloader import DataLoader
+from ansible.parsing.dataloader import DataLoader  # type: ignore[import-untyped]
 
 from siteops.errors import SiteModelError
 from siteops.fileformat import SITES_FORMAT
@@ -50,7 +51,7 @@ def _crash_between_write_and_replace(target: str) -> None:
     def die(*_args: object) -> None:
         os._exit(17)  # the process dies before the rename, like a power cut or kill -9
 
-    os.replace = die
+    os.replace = die  # type: ignore[assignment]
     with Registry(Path(target)).locked(purpose="crash") as reg:
         sites = reg.load()
         sites.siteops_sites.pop("docs-site")
@@ -247,7 +248,7 @@ def test_yaml_is_read_with_libyaml_into_the_same_data_as_safe_load() -> None:
 
     # The wheels of PyYAML on PyPI carry libyaml; the fast parser is the one in use.
     assert yaml.__with_libyaml__
-    assert yamltext.SafeLoader is yaml.CSafeLoader
+    assert yamltext.SafeLoader is yaml.CSafeLoader  # type: ignore[comparison-overlap]
     for path in sorted((Path(__file__).parent / "fixtures").rglob("*.yml")):
         text = path.read_text(encoding="utf-8")
         assert yamltext.load(text) == yaml.safe_load(text), path
@@ -259,9 +260,9 @@ def test_yaml_is_read_with_libyaml_into_the_same_data_as_safe_load() -> None:
 def test_yaml_is_written_with_libyaml_as_safe_dump_writes_it() -> None:
     from siteops import yamltext
 
-    assert yamltext.SafeDumper is yaml.CSafeDumper
-    options = {"sort_keys": False, "default_flow_style": False, "allow_unicode": True,
-               "width": 4096}  # fmt: skip
+    assert yamltext.SafeDumper is yaml.CSafeDumper  # type: ignore[comparison-overlap]
+    options: dict[str, Any] = {"sort_keys": False, "default_flow_style": False,
+                               "allow_unicode": True, "width": 4096}  # fmt: skip
     odd = {"é": "héllo → ü", "colon": "a: b", "lines": "one\ntwo\n", "empty": "", "none": None,
            "zero": "0123", "quote": "'q'", "long": "word " * 2000,
            "list": [1, "2", {"k": []}]}  # fmt: skip

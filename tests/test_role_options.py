@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
-from ansible.errors import AnsibleLookupError
+from ansible.errors import AnsibleLookupError  # type: ignore[import-untyped]
 
 from tests.conftest import REPO, load_plugin, local_ansible_env
 

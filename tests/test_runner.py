@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import ansible_runner  # type: ignore[import-untyped]
 import pytest
 
 from siteops import runner
@@ -487,7 +488,7 @@ def test_run_playbook_wiring(
     tmp_path: Path, private_tmp: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: list[Seen] = []
-    monkeypatch.setattr(runner.ansible_runner, "run", fake_run(seen, EVENTS))
+    monkeypatch.setattr(ansible_runner, "run", fake_run(seen, EVENTS))
     progress: list[Progress] = []
 
     done = call(tmp_path, progress)
@@ -530,7 +531,7 @@ def test_progress_is_reported_only_when_it_changes(
     tmp_path: Path, private_tmp: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     noise = [{"event": "verbose", "stdout": "x"}] * 5 + EVENTS[:2]
-    monkeypatch.setattr(runner.ansible_runner, "run", fake_run([], noise))
+    monkeypatch.setattr(ansible_runner, "run", fake_run([], noise))
     progress: list[Progress] = []
     call(tmp_path, progress)
     assert progress == [Progress(play=PLAY)]
@@ -547,7 +548,7 @@ def test_ctrl_c_cancels_the_run_and_keeps_the_log(
         signal.pthread_kill(main, signal.SIGINT)  # what the terminal does on Ctrl-C
 
     monkeypatch.setattr(
-        runner.ansible_runner, "run", fake_run([], EVENTS[:4], until_cancelled=press_ctrl_c)
+        ansible_runner, "run", fake_run([], EVENTS[:4], until_cancelled=press_ctrl_c)
     )
     done = call(tmp_path, [])
     assert done.cancelled
@@ -560,9 +561,7 @@ def test_a_cancel_event_from_another_thread_cancels_the_run(
     tmp_path: Path, private_tmp: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cancel = threading.Event()
-    monkeypatch.setattr(
-        runner.ansible_runner, "run", fake_run([], EVENTS[:4], until_cancelled=cancel.set)
-    )
+    monkeypatch.setattr(ansible_runner, "run", fake_run([], EVENTS[:4], until_cancelled=cancel.set))
     assert call(tmp_path, [], cancel=cancel).exit_code == EXIT_CANCELLED
 
 
@@ -573,7 +572,7 @@ def test_a_failing_progress_display_stops_the_run_and_is_raised(
         raise RuntimeError("terminal went away")
 
     monkeypatch.setattr(
-        runner.ansible_runner, "run", fake_run([], EVENTS[:4], until_cancelled=lambda: None)
+        ansible_runner, "run", fake_run([], EVENTS[:4], until_cancelled=lambda: None)
     )
     with pytest.raises(RuntimeError, match="terminal went away"):
         call(tmp_path, [], on_progress=broken)
@@ -586,7 +585,7 @@ def test_an_error_inside_ansible_runner_is_raised_and_cleaned_up(
     def explode(**_kwargs: Any) -> None:
         raise OSError("ansible-playbook not found")
 
-    monkeypatch.setattr(runner.ansible_runner, "run", explode)
+    monkeypatch.setattr(ansible_runner, "run", explode)
     with pytest.raises(OSError, match="ansible-playbook not found"):
         call(tmp_path, [])
     assert list(private_tmp.iterdir()) == []

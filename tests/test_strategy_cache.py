@@ -18,8 +18,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import mitogen.imports
-import mitogen.minify
+import mitogen.imports  # type: ignore[import-untyped]
+import mitogen.minify  # type: ignore[import-untyped]
 import pytest
 
 from siteops import resources
@@ -137,7 +137,7 @@ def test_below_four_cpus_mitogen_pins_nothing(
     strategy: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Two CPUs: Mitogen would pin the controller, the workers and ssh to CPU 1.
-    import ansible_mitogen.affinity as affinity
+    import ansible_mitogen.affinity as affinity  # type: ignore[import-untyped]
 
     pinned = affinity.FixedPolicy(cpu_count=2)
     assert pinned._reserve_mux and pinned._reserve_shift == 1  # its placement below 4 CPUs

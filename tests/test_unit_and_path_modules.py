@@ -422,6 +422,7 @@ def test_every_modules_documentation_is_yaml_naming_its_options(module: Path) ->
         and isinstance(node.targets[0], ast.Name)
         and node.targets[0].id in ("DOCUMENTATION", "EXAMPLES", "RETURN")
         and isinstance(node.value, ast.Constant)
+        and isinstance(node.value.value, str)
     }
     assert set(docs) == {"DOCUMENTATION", "EXAMPLES", "RETURN"}
     assert docs["DOCUMENTATION"]["module"] == module.stem

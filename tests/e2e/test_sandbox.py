@@ -124,7 +124,8 @@ def _descendants(pid: int) -> set[int]:
                 parents[int(entry.name)] = int(
                     (entry / "stat").read_text().rpartition(")")[2].split()[1]
                 )
-    found, todo = set(), [pid]
+    found: set[int] = set()
+    todo = [pid]
     while todo:
         parent = todo.pop()
         children = {child for child, ppid in parents.items() if ppid == parent}
