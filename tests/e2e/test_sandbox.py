@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import shutil
 import signal
@@ -268,6 +269,20 @@ def _started(run: subprocess.Popen[str]) -> list[str]:
     raise AssertionError("the run ended before its first task: " + "".join(seen))
 
 
+@contextlib.contextmanager
+def _paused(run: subprocess.Popen[str]) -> Iterator[None]:
+    """``run``'s siteops process stopped for the block, its lock session on the host going on.
+
+    However fast the run is, it still holds the host's lock when the block
+    looks at it, kills its session or releases it by force.
+    """
+    os.kill(run.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(run.pid, signal.SIGCONT)
+
+
 @pytest.fixture(scope="module")
 def bob(host: Host, tmp_path_factory: pytest.TempPathFactory) -> Host:
     """A second operator with their own copy of the inventory (a clone), for the same sandbox."""
@@ -314,13 +329,14 @@ def test_two_operators_adding_at_once_take_turns_and_lose_no_site(host: Host, bo
 def test_a_dead_holders_lock_is_taken_over_and_a_live_one_needs_force(host: Host) -> None:
     run = host.start("apply", "alpha")
     _started(run)
-    state = json.loads(host.siteops("lock", "status", "--json").stdout)
-    assert state["held"] is True and state["holder"]["purpose"] == "apply alpha"
-    refused = host.siteops("lock", "release", check=False)
-    assert refused.returncode == 75 and "still running" in refused.stderr
-    assert json.loads(host.siteops("lock", "status", "--json").stdout)["held"] is True
-    # The holder dies on the host without releasing (as if the machine had crashed).
-    host.ssh(f"sudo -n kill -KILL {state['holder']['host_pid']}")
+    with _paused(run):
+        state = json.loads(host.siteops("lock", "status", "--json").stdout)
+        assert state["held"] is True and state["holder"]["purpose"] == "apply alpha"
+        refused = host.siteops("lock", "release", check=False)
+        assert refused.returncode == 75 and "still running" in refused.stderr
+        assert json.loads(host.siteops("lock", "status", "--json").stdout)["held"] is True
+        # The holder dies on the host without releasing (as if the machine had crashed).
+        host.ssh(f"sudo -n kill -KILL {state['holder']['host_pid']}")
     run.communicate(timeout=300)
     left = json.loads(host.siteops("lock", "status", "--json").stdout)
     assert left["held"] is False and left["left"]["purpose"] == "apply alpha"
@@ -331,8 +347,9 @@ def test_a_dead_holders_lock_is_taken_over_and_a_live_one_needs_force(host: Host
 
     run = host.start("apply", "alpha")
     _started(run)
-    forced = host.siteops("lock", "release", "--force")
-    assert "released the lock of" in forced.stdout
+    with _paused(run):
+        forced = host.siteops("lock", "release", "--force")
+        assert "released the lock of" in forced.stdout
     run.communicate(timeout=300)
     assert json.loads(host.siteops("lock", "status", "--json").stdout)["held"] is False
 
