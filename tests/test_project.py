@@ -73,6 +73,8 @@ def test_init_writes_a_project_that_siteops_and_ansible_both_read(tmp_path: Path
 def test_the_config_names_the_collections_mitogen_strategy_only_when_it_is_installed() -> None:
     assert "strategy = siteops.hosting.mitogen_linear" in ansible_cfg(REPO, mitogen=True)
     assert "strategy" not in ansible_cfg(REPO, mitogen=False)
+    for mitogen in (True, False):
+        assert "callbacks_enabled = siteops.hosting.gc_freeze" in ansible_cfg(REPO, mitogen=mitogen)
     # From a checkout, plain ansible-playbook finds siteops.hosting through the link.
     assert f"collections_path = {REPO / '.cache' / 'siteops-collections'}:" in ansible_cfg(
         REPO, mitogen=False
