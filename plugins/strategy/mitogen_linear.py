@@ -40,6 +40,16 @@ queue for the other (measured with 2 CPUs: a no-op run of one site took
 placement to the kernel, as Ansible itself does. With 4 CPUs or more,
 Mitogen's placement stays as it is.
 
+A host reached as a login user with ``become: true`` (siteops' ``deploy``)
+is, for Mitogen, two hops: ssh as that user, then sudo to root. The first
+hop's Python interpreter only starts the second, yet it is bootstrapped,
+imports Ansible's module_utils and forks a spare interpreter like any other
+(about 0.2 s of every run on the 2-CPU machine of benchmarks/RESULTS.md).
+Where the sudo is to root, without a password and with no flags but -H, -S
+and -n, this strategy makes the pair one hop: ssh runs ``sudo -n [-H] -u
+root -- python3``, as siteops' lock session does (:func:`sudo_folded`).
+Tasks that become another user (``become_user: postgres``) keep both hops.
+
 Turn it off for one run with ``ANSIBLE_STRATEGY=linear``.
 """
 
@@ -58,6 +68,7 @@ from types import CodeType
 from typing import Any
 
 import ansible_mitogen.affinity
+import ansible_mitogen.connection
 import ansible_mitogen.module_finder
 import ansible_mitogen.planner
 import mitogen
@@ -212,7 +223,56 @@ PATCHED = (
     (mitogen.master, "compile", "call"),
     # Mitogen's CPU placement, which run() turns off below 4 CPUs (see the module's doc).
     (ansible_mitogen.affinity, "policy", "attribute"),
+    # Where a task's connection is planned: run() folds an ssh login and a sudo to root.
+    (ansible_mitogen.connection.Connection, "_stack_from_spec", "attribute"),
 )
+
+# The sudo flags a folded login keeps: Ansible's default become_flags (-H -S -n).
+# -S (a password on stdin) has nothing to read: only a sudo without a password is folded.
+_FOLDABLE_SUDO_FLAGS = frozenset({"-H", "-S", "-n"})
+
+
+def sudo_folded(stack: tuple[dict[str, Any], ...]) -> tuple[dict[str, Any], ...]:
+    """``stack`` with an ssh login followed by a sudo to root made one hop.
+
+    Mitogen reaches ``become: true`` as [ssh as the login user, sudo to root]: a
+    Python interpreter for the login user, whose only work is to start root's
+    through sudo, and which imports Ansible's module_utils and forks a spare
+    interpreter like any other. When the last two hops are that pair, without a
+    become password and with no sudo flags but -H, -S and -n, this returns the
+    ssh hop alone with ``sudo -n [-H] -u root --`` in front of its Python: the
+    same root interpreter, started the way siteops' own lock session starts it
+    (``ssh … sudo -n python3``). Any other stack comes back as it is.
+    """
+    if len(stack) < 2:
+        return stack
+    login, become = stack[-2], stack[-1]
+    if login.get("method") != "ssh" or become.get("method") != "sudo":
+        return stack
+    login_args, become_args = login.get("kwargs") or {}, become.get("kwargs") or {}
+    flags = [str(flag) for flag in become_args.get("sudo_args") or []]
+    python = become_args.get("python_path") or login_args.get("python_path")
+    if (
+        become_args.get("username") != "root"
+        or become_args.get("password")
+        or not set(flags) <= _FOLDABLE_SUDO_FLAGS
+        or not isinstance(python, list)
+        or not python
+    ):
+        return stack
+    sudo = [str(become_args.get("sudo_path") or "sudo"), "-n"]
+    sudo += ["-H"] if "-H" in flags else []
+    python = [*sudo, "-u", "root", "--", *python]
+    folded = {**login, "kwargs": {**login_args, "python_path": python}}
+    return (*stack[:-2], folded)
+
+
+_planned_stack = ansible_mitogen.connection.Connection._stack_from_spec
+
+
+def _stack_from_spec(connection: Any, spec: Any, stack: Any = (), seen_names: Any = ()) -> Any:
+    return sudo_folded(tuple(_planned_stack(connection, spec, stack, seen_names)))
+
 
 #: Below this many CPUs, Mitogen's pinning puts the controller, its workers and
 #: their ssh processes on one CPU; the strategy then leaves placement to the kernel.
@@ -267,4 +327,5 @@ class StrategyModule(_MitogenLinear):  # type: ignore[misc]
         ansible_mitogen.module_finder.compile = _compile
         mitogen.master.compile = _compile
         mitogen.minify.minimize_source = _minimized
+        ansible_mitogen.connection.Connection._stack_from_spec = _stack_from_spec
         return super().run(iterator, play_context)
