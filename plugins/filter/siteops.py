@@ -738,6 +738,13 @@ def sites_without(sites: Mapping[str, Any], path: str, value: Any = _ANY) -> dic
     return {site: record for site, record in sites.items() if not _has(record, path, value)}
 
 
+def _name_list(names: Any) -> list[Any]:
+    """``names`` as a list; a string, a mapping or anything not iterable is an error."""
+    if isinstance(names, (str, Mapping)) or not isinstance(names, Iterable):
+        raise ValueError(f"site names: expected a list of site names, got {names!r}")
+    return list(names)
+
+
 def only_sites(sites: Mapping[str, Any], names: Any) -> dict[str, Any]:
     """The records of ``sites`` named in ``names`` (a run's ``siteops_only``); all when none is.
 
@@ -745,9 +752,7 @@ def only_sites(sites: Mapping[str, Any], names: Any) -> dict[str, Any]:
     """
     if not names:
         return dict(sites)
-    if isinstance(names, (str, Mapping)) or not isinstance(names, Iterable):
-        raise ValueError(f"site names: expected a list of site names, got {names!r}")
-    wanted = set(names)
+    wanted = set(_name_list(names))
     return {site: record for site, record in sites.items() if site in wanted}
 
 
@@ -758,10 +763,8 @@ def site_names(names: Any, pattern: str, min_length: int, max_length: int) -> li
     a name that is not a site name (empty, ``..``, a path, a mapping given
     where a list was meant) stops the run here, before any task uses it.
     """
-    if isinstance(names, (str, Mapping)) or not isinstance(names, Iterable):
-        raise ValueError(f"site names: expected a list of site names, got {names!r}")
     out: list[str] = []
-    for name in names:
+    for name in _name_list(names):
         if (
             not isinstance(name, str)
             or not min_length <= len(name) <= max_length
