@@ -260,10 +260,9 @@ def sudo_folded(stack: tuple[dict[str, Any], ...]) -> tuple[dict[str, Any], ...]
         or not python
     ):
         return stack
-    sudo = [str(become_args.get("sudo_path") or "sudo"), "-n"]
-    sudo += ["-H"] if "-H" in flags else []
-    python = [*sudo, "-u", "root", "--", *python]
-    folded = {**login, "kwargs": {**login_args, "python_path": python}}
+    sudo = [str(become_args.get("sudo_path") or "sudo"), "-n", *(["-H"] if "-H" in flags else [])]
+    root_python = [*sudo, "-u", "root", "--", *python]
+    folded = {**login, "kwargs": {**login_args, "python_path": root_python}}
     return (*stack[:-2], folded)
 
 
