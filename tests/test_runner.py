@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import shlex
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import ansible_runner  # type: ignore[import-untyped]
+import ptyprocess  # type: ignore[import-untyped]
 import pytest
 
 from siteops import runner
@@ -664,3 +666,31 @@ def test_a_real_playbook_runs_quietly_with_progress_and_a_kept_log(
     assert list(private_tmp.iterdir()) == []
     out, err = capfd.readouterr()
     assert "TASK [" not in out + err  # quiet: nothing of Ansible's on the terminal
+
+
+def test_a_reaped_ptys_close_skips_ptyprocess_wait() -> None:
+    # ansible-runner closes ansible-playbook's pty once it has seen it end: the
+    # exit status is known, so ptyprocess's 0.1 s wait for it is dropped.
+    pty = ptyprocess.PtyProcess.spawn(["true"])
+    while pty.isalive():
+        time.sleep(0.01)
+    pty.close()
+    assert pty.closed
+    assert pty.delayafterclose == 0
+    assert pty.exitstatus == 0
+
+
+def test_a_running_ptys_close_still_waits_then_ends_it() -> None:
+    pty = ptyprocess.PtyProcess.spawn(["sleep", "30"])
+    pty.close(force=True)
+    assert pty.closed
+    assert pty.delayafterclose == pytest.approx(0.1)
+    assert not pty.isalive()
+    assert pty.signalstatus in (signal.SIGHUP, signal.SIGINT, signal.SIGKILL)
+
+
+def test_siteops_closes_ptys_through_its_close_and_ptyprocess_still_waits() -> None:
+    # A ptyprocess release whose close no longer sleeps delayafterclose (or was
+    # renamed) makes the replacement pointless: this test says so.
+    assert ptyprocess.PtyProcess.close is runner._close_reaped
+    assert "time.sleep(self.delayafterclose)" in inspect.getsource(runner._pty_close)
