@@ -16,14 +16,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
 from pydantic import BaseModel, ConfigDict, Field
 
 from siteops.layout import layout
 from siteops.model import LETSENCRYPT_DIRECTORY, HostSites, Runtime, Site, SiteStatus
 from siteops.ports import MAX_BLOCKS, PortRange, allocate_block, ports_of, range_for_component
+
+if TYPE_CHECKING:
+    import jinja2
 
 NGINX_AVAILABLE = "/etc/nginx/sites-available"
 CERTIFICATES_DIR = "/etc/letsencrypt/live"
@@ -311,6 +313,10 @@ def _code(value: object) -> str:
 
 
 def _environment() -> jinja2.Environment:
+    # Imported here: most commands (a no-op apply among them) render no registry,
+    # and Jinja is a tenth of siteops' import time.
+    import jinja2
+
     env = jinja2.Environment(
         autoescape=False,  # noqa: S701 (Markdown, not HTML: nothing to escape)
         undefined=jinja2.StrictUndefined,
