@@ -10,12 +10,12 @@ localhost, which hangs under Mitogen).
 
 Ansible runs every task in a worker process forked from this one, so whatever
 a worker loads for itself is loaded again by the next one. Before the first
-task, this strategy loads once what nearly every worker needs, so the workers
-inherit it: Ansible's Jinja filters and tests (each worker spent about 10 ms
-importing them), and the list of installed collection folders that Mitogen
+task, this strategy finds once what Mitogen needs in every worker, so the
+workers inherit it: the list of installed collection folders that Mitogen
 looks up for every task that runs a collection's module (about 200 ms each
 time with the ``ansible`` package's collections). The results are the same;
-only the time to reach them moves.
+only the time to reach them moves. (What any strategy's workers load, such as
+Jinja's filters and tests, plugins/callback/gc_freeze.py loads before them.)
 
 Mitogen's controller side also compiles Python source to find what a module
 imports (once per Ansible module for every ``module_utils`` file it uses:
@@ -74,7 +74,6 @@ import ansible_mitogen.planner
 import mitogen
 import mitogen.master
 import mitogen.minify
-from ansible.plugins.loader import filter_loader, test_loader
 from ansible.utils.display import Display
 from ansible_mitogen.plugins.strategy.mitogen_linear import StrategyModule as _MitogenLinear
 
@@ -306,7 +305,7 @@ def missing_targets() -> list[str]:
 
 
 class StrategyModule(_MitogenLinear):  # type: ignore[misc]
-    """Mitogen's linear strategy, with what every worker needs loaded before the first fork."""
+    """Mitogen's linear strategy; what Mitogen needs in each worker is found before the fork."""
 
     def run(self, iterator: Any, play_context: Any) -> Any:
         missing = missing_targets()
@@ -316,9 +315,6 @@ class StrategyModule(_MitogenLinear):  # type: ignore[misc]
                 + ", ".join(missing)
                 + "; runs work but lose part of their speed-up (update plugins/strategy/)"
             )
-        for loader in (filter_loader, test_loader):
-            for _plugin in loader.all():
-                pass
         _collection_dirs()
         unpinned_below()
         ansible_mitogen.planner._load_collections = _load_collections
