@@ -18,7 +18,7 @@ from siteops.fileformat import SITES_FORMAT
 from siteops.hostfacts import FACTS_ARTIFACT
 from siteops.inventory import load_host_sites
 from siteops.layout import Layout, layout
-from siteops.model import HostSites
+from siteops.model import HostSites, SiteStatus
 from siteops.ports import block_ports
 from siteops.registry import Registry, RegistryLocked, holder_of, inventory_locked
 from siteops.revision import RegistryConflict
@@ -543,3 +543,12 @@ def test_env_set_changes_the_operators_lines_under_the_hosts_lock(
     assert [json.loads(line)["result"] for line in audit.splitlines()] == ["ok", "ok", "refused"]
     with pytest.raises(SiteModelError, match="has no process units"):
         control.restart(t, "shop", None, nothing)
+
+
+def test_with_status_copies_the_registry_only_when_a_status_changes(site: dict[str, Any]) -> None:
+    sites = HostSites.model_validate({"siteops_sites": {"shop": {**site, "status": "active"}}})
+    assert ops._with_status(sites, ["shop"], SiteStatus.ACTIVE) is sites
+    failed = ops._with_status(sites, ["shop"], SiteStatus.FAILED)
+    assert failed is not sites
+    assert failed.siteops_sites["shop"].status == "failed"
+    assert sites.siteops_sites["shop"].status == "active"

@@ -198,6 +198,14 @@ def write_markdown(target: Target, sites: HostSites, facts: HostFacts | None = N
 
 
 def _with_status(sites: HostSites, names: Iterable[str], status: SiteStatus) -> HostSites:
+    """``sites`` with the named sites at ``status``; ``sites`` itself when they all are already.
+
+    The usual no-op apply changes no status: no copy of the whole registry to
+    validate again (~25 ms with 50 sites).
+    """
+    names = list(names)
+    if all(sites.siteops_sites[name].status == status.value for name in names):
+        return sites
     data = sites.to_yaml_data()
     for name in names:
         data["siteops_sites"][name]["status"] = status.value
