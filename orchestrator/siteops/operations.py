@@ -251,17 +251,20 @@ def reconcile(
     on_progress: OnProgress,
     *,
     take_newer: bool = False,
+    loaded: HostSites | None = None,
 ) -> HostSites:
     """The sites to converge: this inventory's, once it stands right with the host's record.
 
     ``current`` and ``new`` go ahead; ``behind`` takes the host's copy when
     ``take_newer`` (add-site), else it and ``diverged`` raise
     :class:`~siteops.revision.RegistryConflict` naming the sites that differ.
+    ``loaded``: the registry as the command loaded it while holding its lock
+    (the same text), returned as it is rather than loaded again.
     """
     record = session.record
     standing, matched = compare(registry.text(), record)
     if standing in (Standing.NEW, Standing.CURRENT) or record.text is None:
-        return registry.load()
+        return registry.load() if loaded is None else loaded
     host_sites = record.sites(target.host, layout().registry_dir)
     lines = differences(registry.load(), host_sites)
     if standing is Standing.BEHIND and take_newer:
@@ -447,12 +450,13 @@ def apply(target: Target, names: list[str], *, dry_run: bool, on_progress: OnPro
     registry = Registry(target.sites_file)
     purpose = f"apply {' '.join(names)}" if names else "apply (all)"
     with registry.locked(timeout=target.lock_timeout, purpose=purpose):
-        _known_sites(target, registry.load(), names)
+        loaded = registry.load()
+        _known_sites(target, loaded, names)
         if dry_run:
-            chosen = _chosen(registry.load(), names)
+            chosen = _chosen(loaded, names)
             return Applied(chosen, _apply_run(target, names, True, on_progress), dry_run=True)
         with on_host(target, purpose, names, on_progress) as session:
-            current = reconcile(target, registry, session, on_progress)
+            current = reconcile(target, registry, session, on_progress, loaded=loaded)
             _known_sites(target, current, names)
             chosen = _chosen(current, names)
             result = _apply_run(target, names, False, on_progress, session.lost)
