@@ -14,22 +14,23 @@ before; objects freed by their reference count are freed as before. It does
 not collect garbage first, as Python's documentation advises: a collection
 walked the whole heap once more (25 ms with 50 sites), and the garbage it
 would free (the cycles left by parsing) is a few MB that ansible-playbook
-releases when it exits, minutes later at most.
+releases when it exits.
 
 Measured on a sandbox with 30 static sites, a no-op ``siteops apply`` of one
 site, 5 to 6 rounds taking turns (the CPU time of siteops and everything it
 started): 3.11 s without against 2.89 s with under Ansible's linear
 strategy, 2.84 s against 2.73 s under Mitogen's.
 
-Before that, it loads what every worker would otherwise load for itself,
-only to lose it when the worker exits (a worker lives for one task): the
-Jinja filters and tests of Ansible and of this collection (with the
+Before it freezes, it loads what every worker would otherwise load for
+itself, only to lose it when the worker exits (a worker lives for one task):
+the Jinja filters and tests of Ansible and of this collection (with the
 module_utils they import), Jinja's lexer for Ansible's template syntax
-(Ansible keeps it in a class-level cache; each worker built its own, ~1.5 ms),
-and the modules that encode a module's arguments and decode its result. Measured on a sandbox with 5
-static sites, a no-op run of one site, 10 rounds taking turns: the workers'
-CPU time went from 0.78 s to 0.71 s. A module a later Ansible release no
-longer has is left out (the unit tests say so).
+(Ansible keeps it in a class-level cache; each worker built its own, ~1.5
+ms), and the modules that encode a module's arguments and decode its
+result. Measured on a sandbox with 5 static sites, a no-op run of one site,
+10 rounds taking turns: the workers' CPU time went from 0.78 s to 0.71 s. A
+module a later Ansible release no longer has is left out (the unit tests say
+so).
 
 It prints nothing; ansible.cfg turns it on (``callbacks_enabled``).
 """
@@ -51,8 +52,8 @@ type: aggregate
 short_description: Freezes the controller's objects before the workers fork
 description:
   - At the start of each play, loads what each worker would otherwise load for
-    itself (Jinja filters and tests, Jinja's lexer, the decoder of module
-    results), then moves the objects the garbage collector tracks to
+    itself (Jinja filters and tests, Jinja's lexer, the codecs of module
+    arguments and results), then moves the objects the garbage collector tracks to
     Python's permanent generation (C(gc.freeze())), so the garbage collector of
     each forked worker does not walk (and copy) them again.
   - Prints nothing.
