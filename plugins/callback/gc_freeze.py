@@ -72,8 +72,12 @@ WORKER_MODULES = (
     "ansible.module_utils._internal._json._profiles._module_legacy_c2m",
     "ansible.module_utils._internal._json._profiles._module_legacy_m2c",
 )
-# This collection's Jinja filters: plugins/filter/ next to this plugin's folder.
-COLLECTION_FILTERS = __name__.rpartition(".plugins.")[0] + ".plugins.filter"
+# This collection's Jinja filters: plugins/filter/ next to this plugin's folder
+# (None when this file is loaded on its own, not as part of a collection).
+_COLLECTION = __name__.rpartition(".plugins.callback.")[0]
+COLLECTION_FILTERS = (
+    f"{_COLLECTION}.plugins.filter" if _COLLECTION.startswith("ansible_collections.") else None
+)
 
 
 def warm_workers() -> list[str]:
@@ -84,12 +88,15 @@ def warm_workers() -> list[str]:
     # Jinja's lexer for the default syntax, kept in a class-level cache.
     Templar().template(trust_as_template("{{ 0 }}"))
     names = list(WORKER_MODULES)
-    try:
-        package = importlib.import_module(COLLECTION_FILTERS)
-        names += [f"{COLLECTION_FILTERS}.{m.name}" for m in pkgutil.iter_modules(package.__path__)]
-    except ImportError:  # loaded from outside a collection (the unit tests)
-        pass
     missing = []
+    if COLLECTION_FILTERS is not None:
+        try:
+            package = importlib.import_module(COLLECTION_FILTERS)
+        except ImportError:
+            missing.append(COLLECTION_FILTERS)
+        else:
+            modules = pkgutil.iter_modules(package.__path__)
+            names += [f"{COLLECTION_FILTERS}.{m.name}" for m in modules]
     for name in names:
         try:
             importlib.import_module(name)
