@@ -4,20 +4,20 @@ The roles choose per-release settings (PostgreSQL's version, nginx's http2
 directive) from the facts ``siteops.hosting.debian_release`` sets, and the
 playbooks read them first unless they are given. A changing command's lock
 session reads the same two files on the host (:mod:`siteops.hostsession`), and
-the command's runs get the facts as extra variables: one task and one call on
-the host fewer per run. Files and parsing are the collection's own
+the command's runs started after it get the facts as extra variables: one task
+and one call on the host fewer per run. (``apply`` starts its run before the
+session, :meth:`siteops.operations.Target.started`: that run reads them
+itself, in the task that opens its connection anyway.) Files and parsing are the collection's own
 (``plugins/module_utils/debian.py``, standard library only), loaded by path.
 """
 
 from __future__ import annotations
 
-import functools
-import importlib.util
 from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
 
-from siteops.resources import running_collection
+from siteops.resources import collection_module
 
 PARSER = Path("plugins") / "module_utils" / "debian.py"
 
@@ -25,15 +25,8 @@ PARSER = Path("plugins") / "module_utils" / "debian.py"
 _OPEN: dict[str, dict[str, str]] = {}
 
 
-@functools.cache
 def _parser() -> ModuleType:
-    path = running_collection() / PARSER
-    spec = importlib.util.spec_from_file_location("siteops_host_release", path)
-    if spec is None or spec.loader is None:  # pragma: no cover (a file path always has one)
-        raise ImportError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return collection_module(PARSER)
 
 
 def release_files() -> list[str]:

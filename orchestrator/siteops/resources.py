@@ -15,8 +15,11 @@ siteops runs in one of two ways, and finds its files accordingly:
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import os
 from pathlib import Path
+from types import ModuleType
 
 NAMESPACE = "siteops"
 NAME = "hosting"
@@ -67,6 +70,23 @@ def running_collection() -> Path:
         return find_collection()
     except ProjectNotFound:
         return shipped_collection()
+
+
+@functools.cache
+def collection_module(relative: Path) -> ModuleType:
+    """A standard-library-only file of the running collection, loaded by its path.
+
+    For the few facts siteops shares with the collection's plugins (the
+    release parser, the gate of a run), written once in the collection.
+    """
+    path = running_collection() / relative
+    name = f"siteops_collection_{'_'.join(relative.with_suffix('').parts)}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:  # pragma: no cover (a file path always has one)
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def shipped_collection() -> Path:

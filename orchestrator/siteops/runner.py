@@ -19,6 +19,14 @@ siteops dies in any way (SIGKILL, a closed terminal), the run and every
 process it started go too. Every siteops
 playbook is safe to run again, which is how a cancelled, killed or failed
 run is finished.
+
+A run may start before the command has logged in to its host and taken the
+host's lock (:func:`started_playbook` with ``gated``): ansible-playbook's own
+start (0.6-0.7 s of imports, inventory, playbook and roles) then overlaps with
+the login and the lock, and the run waits before its first task until the
+command asks for its result (``plugins/module_utils/gate.py``). A run that
+starts a task before that (its gate's callback not loaded) is cancelled and
+reported; one whose result is never asked for is killed.
 """
 
 from __future__ import annotations
@@ -43,7 +51,9 @@ from typing import Any
 import ansible_runner  # type: ignore[import-untyped]
 import ptyprocess  # type: ignore[import-untyped]
 
+from siteops.errors import SiteopsError
 from siteops.guard import RUN_ID, guard_script, kill_run
+from siteops.resources import COLLECTION, collection_module
 from siteops.sshmaster import client_options
 
 EXIT_OK = 0
@@ -55,6 +65,13 @@ EXIT_CANCELLED = 130
 _TASK_START_EVENTS = frozenset({"playbook_on_task_start", "playbook_on_handler_task_start"})
 # How often (seconds) ansible-runner looks at the cancel flag while Ansible is silent.
 _CANCEL_POLL_SECONDS = 0.5
+# How often (seconds) a gated run is looked at until it waits at its gate.
+_GATE_POLL_SECONDS = 0.01
+# How long an abandoned run may take to go once killed.
+_ABANDON_WAIT_SECONDS = 30.0
+# The gate's protocol, shared with the callback that holds a run at it.
+GATE = Path("plugins") / "module_utils" / "gate.py"
+GATE_CALLBACK = f"{COLLECTION}.gate"
 _MESSAGE_MAX = 600
 _STDERR_LINES = 5
 
@@ -301,17 +318,29 @@ DEFAULT_COLLECTIONS_PATHS = ("~/.ansible/collections", "/usr/share/ansible/colle
 DEFAULT_SSH_ARGS = "-C -o ControlMaster=auto -o ControlPersist=60s"
 
 
-def configured_ssh_args(config: Path | None) -> str:
-    """The ssh_args Ansible uses: ``ANSIBLE_SSH_ARGS``, else ``config``'s, else its default."""
-    if "ANSIBLE_SSH_ARGS" in os.environ:
-        return os.environ["ANSIBLE_SSH_ARGS"]
+def _configured(config: Path | None, variable: str, section: str, key: str, default: str) -> str:
+    """A setting as Ansible reads it: ``variable`` in the environment, else ``config``'s, else
+    ``default``."""
+    if variable in os.environ:
+        return os.environ[variable]
     if config is not None:
         # Read as Ansible reads it (ansible.config.manager).
         parser = configparser.ConfigParser(inline_comment_prefixes=(";",))
         with contextlib.suppress(OSError, configparser.Error):
             parser.read(config, encoding="utf-8")
-            return parser.get("ssh_connection", "ssh_args", fallback=DEFAULT_SSH_ARGS)
-    return DEFAULT_SSH_ARGS
+            return parser.get(section, key, fallback=default)
+    return default
+
+
+def configured_ssh_args(config: Path | None) -> str:
+    """The ssh_args Ansible uses: ``ANSIBLE_SSH_ARGS``, else ``config``'s, else its default."""
+    return _configured(config, "ANSIBLE_SSH_ARGS", "ssh_connection", "ssh_args", DEFAULT_SSH_ARGS)
+
+
+def configured_callbacks(config: Path | None) -> list[str]:
+    """The callbacks Ansible turns on: ``ANSIBLE_CALLBACKS_ENABLED``, else ``config``'s."""
+    text = _configured(config, "ANSIBLE_CALLBACKS_ENABLED", "defaults", "callbacks_enabled", "")
+    return [name.strip() for name in text.split(",") if name.strip()]
 
 
 def run_envvars(
@@ -319,6 +348,7 @@ def run_envvars(
     config: Path | None = None,
     collections: Path | None = None,
     ssh_via: Path | None = None,
+    gate: Path | None = None,
 ) -> dict[str, str]:
     """The environment settings of every run (on top of the caller's environment).
 
@@ -336,7 +366,9 @@ def run_envvars(
     is installed. ``ssh_via``: the control socket of the command's SSH
     master (:mod:`siteops.sshmaster`), which every connection of the run
     then goes through, ahead of the configured ``ssh_args`` (ssh takes the
-    first value of an option).
+    first value of an option). ``gate``: the run waits at this gate before
+    its first task (:func:`started_playbook`); the callback that holds it is
+    turned on after those the settings turn on.
     """
     env = {
         "ANSIBLE_ROLES_PATH": str(project_dir / "roles"),
@@ -361,6 +393,10 @@ def run_envvars(
             DEFAULT_COLLECTIONS_PATHS
         )
         env["ANSIBLE_COLLECTIONS_PATH"] = os.pathsep.join([str(collections), rest])
+    if gate is not None:
+        env[collection_module(GATE).ENV] = str(gate)
+        callbacks = [c for c in configured_callbacks(config) if c != GATE_CALLBACK]
+        env["ANSIBLE_CALLBACKS_ENABLED"] = ",".join([*callbacks, GATE_CALLBACK])
     return env
 
 
@@ -405,17 +441,31 @@ def keep_log(stdout: Path, log_dir: Path, playbook: Path, moment: datetime) -> P
 
 @dataclass
 class _Watcher:
-    """Receives ansible-runner's events in its thread and keeps what the result needs."""
+    """Receives ansible-runner's events in its thread and keeps what the result needs.
+
+    ``gate_open`` (a gated run, see :func:`started_playbook`): until it is
+    set, progress is kept rather than shown (the command is still logging in
+    and taking the lock, and says so itself), and a task starting means the
+    run went past its gate: the run is cancelled (``past_gate``).
+    """
 
     progress: Progress
     on_progress: Callable[[Progress], None]
     cancel: threading.Event
+    run_id: str
+    gate_open: threading.Event | None = None
     failures: list[Failure] = field(default_factory=list)
     stats: dict[str, dict[str, int]] = field(default_factory=dict)
     artifacts: dict[str, Any] = field(default_factory=dict)
     error: BaseException | None = None
+    past_gate: bool = False
 
     def handle(self, event: dict[str, Any]) -> bool:
+        held = self.gate_open is not None and not self.gate_open.is_set()
+        if held and event.get("event") in _TASK_START_EVENTS and not self.past_gate:
+            self.past_gate = True
+            self.cancel.set()
+            kill_run(self.run_id, kill_group=False)
         failure = failure_of(event)
         if failure is not None:
             self.failures.append(failure)
@@ -433,6 +483,8 @@ class _Watcher:
         updated = apply_event(self.progress, event)
         if updated != self.progress:
             self.progress = updated
+            if held:
+                return False
             try:
                 self.on_progress(updated)
             except Exception as exc:  # a broken display must not leave Ansible running unseen
@@ -463,6 +515,192 @@ def ctrl_c_cancels(cancel: threading.Event) -> Iterator[None]:
         )
 
 
+class PastGate(SiteopsError):  # noqa: N818 (reads as the condition it reports)
+    """A gated run started a task before siteops opened its gate; it was cancelled."""
+
+    code = 1
+
+
+class StartedRun:
+    """A run of ansible-playbook that :func:`started_playbook` started in the background."""
+
+    def __init__(
+        self,
+        playbook: Path,
+        log_dir: Path,
+        private: Path,
+        watcher: _Watcher,
+        gate: Path | None,
+    ) -> None:
+        self._playbook = playbook
+        self._log_dir = log_dir
+        self._private = private
+        self._watcher = watcher
+        self._gate = gate
+        self._started = datetime.now(UTC)
+        self._outcome: dict[str, Any] = {}
+        self._done = threading.Event()
+
+    def start(self, **runner_kwargs: Any) -> None:
+        def work() -> None:
+            try:
+                self._outcome["runner"] = ansible_runner.run(**runner_kwargs)
+            except BaseException as exc:
+                self._outcome["error"] = exc
+            finally:
+                self._done.set()
+
+        threading.Thread(target=work, name="siteops-ansible-runner", daemon=True).start()
+
+    def _open_gate(self) -> bool:
+        """Open the gate once the run waits at it; True once it is open (or there is none)."""
+        gate_open = self._watcher.gate_open
+        if self._gate is None or gate_open is None or gate_open.is_set():
+            return True
+        gate = collection_module(GATE)
+        # Marked open first: the run's first task may start as soon as it reads the word.
+        gate_open.set()
+        if gate.try_open(str(self._gate)):
+            return True
+        gate_open.clear()
+        return False
+
+    def result(self, cancel: threading.Event | None = None) -> RunResult:
+        """Open the run's gate, if it has one, wait for the run to end and say how it ended.
+
+        Setting ``cancel`` (from another thread) or Ctrl-C stops the run. The
+        gate opens once the run waits at it: a run that ends before reaching it
+        (a playbook that does not parse) is reported as it ended.
+        """
+        watcher, run_cancel = self._watcher, self._watcher.cancel
+        with ctrl_c_cancels(run_cancel):
+            opened = False
+            # Wait on an event, not Thread.join: on Python 3.11 a join interrupted by a
+            # signal may mark a still-running thread as finished (bpo-45274).
+            while not self._done.wait(0.2 if opened else _GATE_POLL_SECONDS):
+                if cancel is not None and cancel.is_set():
+                    run_cancel.set()
+                if run_cancel.is_set():
+                    kill_run(watcher.run_id, kill_group=False)
+                elif not opened:
+                    opened = self._open_gate()
+        if "error" in self._outcome:
+            raise self._outcome["error"]
+        log_path = keep_log(
+            self._private / "artifacts" / "run" / "stdout", self._log_dir, self._playbook,
+            self._started,
+        )  # fmt: skip
+        if watcher.error is not None:
+            raise watcher.error
+        if watcher.past_gate:
+            raise PastGate(
+                "ansible-playbook started a task before siteops held the host's lock, and was "
+                f"stopped: the callback siteops.hosting.gate did not hold it (see {log_path}). "
+                "Reinstall siteops, then run the same command again."
+            )
+        runner = self._outcome["runner"]
+        return RunResult(
+            rc=int(runner.rc) if runner.rc is not None else EXIT_ERROR,
+            status=str(runner.status),
+            stats=watcher.stats,
+            log_path=log_path,
+            failures=tuple(watcher.failures),
+            cancelled=bool(runner.canceled),
+            artifacts=watcher.artifacts,
+        )
+
+    def abandon(self) -> None:
+        """Stop the run if it still goes on (it never got past a shut gate then)."""
+        if self._done.is_set():
+            return
+        self._watcher.cancel.set()
+        kill_run(self._watcher.run_id, kill_group=False)
+        self._done.wait(_ABANDON_WAIT_SECONDS)
+
+
+@contextlib.contextmanager
+def started_playbook(
+    playbook: Path,
+    inventory: Path,
+    *,
+    limit: str | None,
+    extravars: dict[str, Any],
+    check: bool,
+    diff: bool,
+    on_progress: Callable[[Progress], None],
+    project_dir: Path,
+    log_dir: Path,
+    config: Path | None = None,
+    collections: Path | None = None,
+    tasks_total: int | None = None,
+    ssh_via: Path | None = None,
+    gated: bool = False,
+) -> Iterator[StartedRun]:
+    """Start ``playbook`` against ``inventory`` now; :meth:`StartedRun.result` waits for it.
+
+    ``limit`` is ``--limit``; ``extravars`` may hold secrets (they go through
+    a 0600 file that is deleted with the private directory); ``check`` and
+    ``diff`` are Ansible's modes. ``project_dir`` is where roles and
+    ``ansible.cfg`` live (the working directory of the run); ``config``,
+    ``collections`` and ``ssh_via`` are as in :func:`run_envvars`.
+    ``tasks_total``, if known (e.g. from an earlier run), seeds the progress.
+
+    ``gated``: the run waits before its first task (at the start of its first
+    play: ``plugins/module_utils/gate.py``) until :meth:`StartedRun.result` is
+    called, so that ansible-playbook starts while the command logs in to the
+    host and takes its lock. A run still going on when the ``with`` block ends
+    (a gated run whose result was never asked for) is killed.
+    """
+    private = Path(tempfile.mkdtemp(prefix="siteops-run-"))  # mode 0700
+    run: StartedRun | None = None
+    try:
+        extravars_file = private / "extravars.json"
+        _write_private(extravars_file, extravars)
+        (private / "env").mkdir(mode=0o700)
+        # ansible-runner only honours settings read from env/settings.
+        _write_private(private / "env" / "settings", {"pexpect_timeout": _CANCEL_POLL_SECONDS})
+        gate = private / "gate" if gated else None
+        if gate is not None:
+            collection_module(GATE).make(str(gate))
+        # Every process of the run carries this id (siteops.guard): a cancelled
+        # run is ended by killing them all, Mitogen's helpers in sessions of
+        # their own included (ansible-runner kills one process group).
+        run_id = uuid.uuid4().hex
+        cancel = threading.Event()
+        watcher = _Watcher(
+            Progress(tasks_total=tasks_total), on_progress, cancel, run_id,
+            gate_open=threading.Event() if gated else None,
+        )  # fmt: skip
+        run = StartedRun(playbook, log_dir, private, watcher, gate)
+        run.start(
+            private_data_dir=str(private),
+            ident="run",
+            project_dir=str(project_dir.resolve()),
+            playbook=str(playbook.resolve()),
+            # ansible-playbook under siteops.guard: it goes, with
+            # everything it started, when siteops goes (even SIGKILL).
+            binary=str(guard_script(private, "ansible-playbook")),
+            inventory=str(inventory.resolve()),
+            limit=limit,
+            cmdline=run_cmdline(extravars_file, check=check, diff=diff)
+            + " "
+            + shlex.quote(str(playbook.resolve())),
+            envvars={
+                **run_envvars(project_dir.resolve(), config, collections, ssh_via, gate),
+                RUN_ID: run_id,
+            },
+            quiet=True,
+            suppress_env_files=True,
+            event_handler=watcher.handle,
+            cancel_callback=cancel.is_set,
+        )
+        yield run
+    finally:
+        if run is not None:
+            run.abandon()
+        shutil.rmtree(private, ignore_errors=True)
+
+
 def run_playbook(
     playbook: Path,
     inventory: Path,
@@ -482,83 +720,12 @@ def run_playbook(
 ) -> RunResult:
     """Run ``playbook`` against ``inventory`` and return how it ended.
 
-    ``limit`` is ``--limit``; ``extravars`` may hold secrets (they go through
-    a 0600 file that is deleted with the private directory); ``check`` and
-    ``diff`` are Ansible's modes. ``project_dir`` is where roles and
-    ``ansible.cfg`` live (the working directory of the run); ``config`` and
-    ``collections`` are as in :func:`run_envvars`. ``cancel`` lets
-    the caller stop the run from another thread; Ctrl-C does the same.
-    ``tasks_total``, if known (e.g. from an earlier run), seeds the progress.
-    ``ssh_via`` is as in :func:`run_envvars`.
+    The arguments are those of :func:`started_playbook`; ``cancel`` lets the
+    caller stop the run from another thread, and Ctrl-C does the same.
     """
-    if cancel is None:
-        cancel = threading.Event()
-    started = datetime.now(UTC)
-    private = Path(tempfile.mkdtemp(prefix="siteops-run-"))  # mode 0700
-    try:
-        extravars_file = private / "extravars.json"
-        _write_private(extravars_file, extravars)
-        (private / "env").mkdir(mode=0o700)
-        # ansible-runner only honours settings read from env/settings.
-        _write_private(private / "env" / "settings", {"pexpect_timeout": _CANCEL_POLL_SECONDS})
-        watcher = _Watcher(Progress(tasks_total=tasks_total), on_progress, cancel)
-        # Every process of the run carries this id (siteops.guard): a cancelled
-        # run is ended by killing them all, Mitogen's helpers in sessions of
-        # their own included (ansible-runner kills one process group).
-        run_id = uuid.uuid4().hex
-        outcome: dict[str, Any] = {}
-        done = threading.Event()
-
-        def work() -> None:
-            try:
-                outcome["runner"] = ansible_runner.run(
-                    private_data_dir=str(private),
-                    ident="run",
-                    project_dir=str(project_dir.resolve()),
-                    playbook=str(playbook.resolve()),
-                    # ansible-playbook under siteops.guard: it goes, with
-                    # everything it started, when siteops goes (even SIGKILL).
-                    binary=str(guard_script(private, "ansible-playbook")),
-                    inventory=str(inventory.resolve()),
-                    limit=limit,
-                    cmdline=run_cmdline(extravars_file, check=check, diff=diff)
-                    + " "
-                    + shlex.quote(str(playbook.resolve())),
-                    envvars={
-                        **run_envvars(project_dir.resolve(), config, collections, ssh_via),
-                        RUN_ID: run_id,
-                    },
-                    quiet=True,
-                    suppress_env_files=True,
-                    event_handler=watcher.handle,
-                    cancel_callback=cancel.is_set,
-                )
-            except BaseException as exc:
-                outcome["error"] = exc
-            finally:
-                done.set()
-
-        with ctrl_c_cancels(cancel):
-            threading.Thread(target=work, name="siteops-ansible-runner", daemon=True).start()
-            # Wait on an event, not Thread.join: on Python 3.11 a join interrupted by a
-            # signal may mark a still-running thread as finished (bpo-45274).
-            while not done.wait(0.2):
-                if cancel.is_set():
-                    kill_run(run_id, kill_group=False)
-        if "error" in outcome:
-            raise outcome["error"]
-        log_path = keep_log(private / "artifacts" / "run" / "stdout", log_dir, playbook, started)
-        if watcher.error is not None:
-            raise watcher.error
-        runner = outcome["runner"]
-        return RunResult(
-            rc=int(runner.rc) if runner.rc is not None else EXIT_ERROR,
-            status=str(runner.status),
-            stats=watcher.stats,
-            log_path=log_path,
-            failures=tuple(watcher.failures),
-            cancelled=bool(runner.canceled),
-            artifacts=watcher.artifacts,
-        )
-    finally:
-        shutil.rmtree(private, ignore_errors=True)
+    with started_playbook(
+        playbook, inventory, limit=limit, extravars=extravars, check=check, diff=diff,
+        on_progress=on_progress, project_dir=project_dir, log_dir=log_dir, config=config,
+        collections=collections, tasks_total=tasks_total, ssh_via=ssh_via,
+    ) as run:  # fmt: skip
+        return run.result(cancel)
