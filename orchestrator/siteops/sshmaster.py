@@ -8,7 +8,8 @@ its ssh plugin's own). So :func:`master` logs in once, first: ``ssh -N`` as a
 ``ControlMaster`` whose socket lies in a private folder of this command. The
 lock's session and every SSH connection of the command's runs go through it
 (:func:`client_options`: ``ControlMaster=no``, so that ssh logs in by itself
-should the master be gone).
+should the master be gone). A run started before the master
+(:func:`reserved`) names the socket the master will listen on.
 
 The master belongs to this command alone, never to the next one nor to another
 operator: it is asked to exit when the command's session ends, and it exits by
@@ -35,6 +36,8 @@ KEEPALIVE = ["-o", "ServerAliveInterval=10", "-o", "ServerAliveCountMax=3"]
 
 # The masters open in this process: host -> control socket (one per host at a time).
 _OPEN: dict[str, Path] = {}
+# The control sockets named ahead of their masters (:func:`reserved`): host -> socket.
+_RESERVED: dict[str, Path] = {}
 
 
 def client_options(socket: Path) -> list[str]:
@@ -48,6 +51,29 @@ def socket_of(host: str) -> Path | None:
 
 
 @contextlib.contextmanager
+def reserved(variables: Mapping[str, Any], host: str) -> Iterator[Path | None]:
+    """Name the control socket of ``host``'s next master before it starts, for the block.
+
+    For a run started before the command logs in (its ssh options name the
+    socket): the :func:`master` opened inside the block listens there. None
+    for a host Ansible reaches without SSH; the open master's socket if one is.
+    """
+    if variables.get("ansible_connection") == "local":
+        yield None
+        return
+    if host in _OPEN or host in _RESERVED:
+        yield _OPEN.get(host) or _RESERVED[host]
+        return
+    folder = Path(tempfile.mkdtemp(prefix="siteops-ssh-"))  # mode 0700
+    _RESERVED[host] = folder / "master"
+    try:
+        yield _RESERVED[host]
+    finally:
+        del _RESERVED[host]
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
 def master(variables: Mapping[str, Any], host: str, what: str) -> Iterator[Path | None]:
     """Log in to ``host`` once for the ``with`` block; yield the master's control socket.
 
@@ -58,8 +84,9 @@ def master(variables: Mapping[str, Any], host: str, what: str) -> Iterator[Path 
     if variables.get("ansible_connection") == "local" or host in _OPEN:
         yield _OPEN.get(host)
         return
-    folder = Path(tempfile.mkdtemp(prefix="siteops-ssh-"))  # mode 0700
-    socket = folder / "master"
+    # Named ahead (its folder is the reservation's), or a folder of its own.
+    folder = None if host in _RESERVED else Path(tempfile.mkdtemp(prefix="siteops-ssh-"))
+    socket = _RESERVED[host] if folder is None else folder / "master"
     argv = connection_argv(variables, host)
     options = ["-o", "ControlMaster=yes", "-o", f"ControlPath={socket}",
                "-o", f"ControlPersist={PERSIST_SECONDS}", "-N"]  # fmt: skip
@@ -81,7 +108,8 @@ def master(variables: Mapping[str, Any], host: str, what: str) -> Iterator[Path 
         if _OPEN.get(host) == socket:
             del _OPEN[host]
             _exit(argv, socket)
-        shutil.rmtree(folder, ignore_errors=True)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _exit(argv: Sequence[str], socket: Path) -> None:
