@@ -169,6 +169,28 @@ def test_a_waiting_run_goes_on_as_soon_as_the_holder_ends(host: Path) -> None:
     assert [e["command"] for e in audit(host)] == ["add-site blog", "apply shop"]
 
 
+def test_a_waiter_whose_command_went_away_never_takes_the_lock(host: Path) -> None:
+    other = holder_process(host, "add-site blog")
+    config = hostlock._config(
+        holder={"pid": 4343, "user": "carol", "hostname": "laptop3", "purpose": "apply shop",
+                "since": "2026-11-28T10:01:00Z"},
+        timeout=60, args=["apply", "shop"], sites=["shop"], login="deploy",
+    )  # fmt: skip
+    waiter = subprocess.Popen(hostlock.remote_argv(LOCAL, "h", "session", config),
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert waiter.stdin is not None and waiter.stdout is not None
+    assert json.loads(waiter.stdout.readline())["event"] == "wait"
+    started = time.monotonic()
+    waiter.stdin.close()  # its connection closed: the command was cancelled while it waited
+    assert waiter.wait(timeout=10) == 75
+    assert time.monotonic() - started < 2  # gone at once, not after its 60 s
+    other.communicate("")  # the holder ends
+    # Nobody holds the lock, nobody left it behind, and the waiter is in no audit line.
+    status = lock_status(LOCAL, "h")
+    assert (status["held"], status["left"]) == (False, None)
+    assert [e["command"] for e in audit(host)] == ["add-site blog"]
+
+
 def test_a_lock_left_by_a_killed_run_is_taken_over_and_the_audit_says_so(host: Path) -> None:
     other = holder_process(host, "add-site blog")
     other.send_signal(signal.SIGKILL)  # no release, no audit line: the kernel drops the flock

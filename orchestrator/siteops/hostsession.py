@@ -46,6 +46,7 @@ import json
 import os
 import re
 import secrets
+import select
 import signal
 import string
 import subprocess
@@ -199,8 +200,20 @@ def append_audit(path: str, entry: dict[str, Any]) -> None:
         os.close(fd)
 
 
+def _client_gone(seconds: float) -> bool:
+    """Wait up to ``seconds``; True if stdin became readable meanwhile.
+
+    The client sends nothing before it is told ``locked``: input while
+    waiting is the end of stdin, its connection closed (a command cancelled
+    while it waited).
+    """
+    readable, _, _ = select.select([sys.stdin], [], [], seconds)
+    return bool(readable)
+
+
 def _acquire(fd: int, timeout: float) -> bool:
-    """Wait for the lock, telling who holds it; False after ``timeout`` seconds."""
+    """Wait for the lock, telling who holds it; False after ``timeout`` seconds, or as soon
+    as the client has gone (then it never takes the lock, nor leaves a holder behind)."""
     started = time.monotonic()
     told = None
     while not _try_lock(fd):
@@ -211,7 +224,8 @@ def _acquire(fd: int, timeout: float) -> bool:
         if time.monotonic() - started >= timeout:
             _say("timeout", holder=holder, waited=round(time.monotonic() - started, 1))
             return False
-        time.sleep(0.2)
+        if _client_gone(0.2):
+            return False
     return True
 
 
