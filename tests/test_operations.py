@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,8 @@ class FakeTarget(ops.Target):
     listening: tuple[int, ...] = ()
     results: dict[str, RunResult] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
+    # Each run started ahead of its host session: (playbook, whether it went past its gate).
+    started_runs: list[list[Any]] = field(default_factory=list)
 
     def variables(self) -> dict[str, Any]:
         HOST_NOW[0] = self.host  # the host's side runs here, in its own folder (host_paths)
@@ -103,6 +106,21 @@ class FakeTarget(ops.Target):
             return RunResult(rc=2, status="failed", stats={"failures": {"sandbox": 1}},
                              log_path=None, artifacts={ops.BUSY_PORTS_ARTIFACT: busy})  # fmt: skip
         return self.results.get(playbook, ok_result())
+
+    @contextlib.contextmanager
+    def started(
+        self, playbook: str, extravars: Mapping[str, Any], *, on_progress: Any
+    ) -> Iterator[Any]:
+        """A started run: it goes past its gate (and is recorded) when its result is asked."""
+        target, entry = self, [playbook, False]
+        self.started_runs.append(entry)
+
+        class Started:
+            def result(self, cancel: Any = None) -> RunResult:
+                entry[1] = True
+                return target.run(playbook, extravars, check=False, on_progress=on_progress)
+
+        yield Started()
 
 
 @pytest.fixture(autouse=True)
@@ -337,6 +355,9 @@ def test_apply_without_names_converges_the_baseline_and_every_site(inventory: Pa
 
     assert [c.playbook for c in t.calls] == ["all.yml"]
     assert applied.names == ["shop"]
+    # Started ahead, it went past its gate under both locks.
+    assert t.started_runs == [["all.yml", True]]
+    assert (t.calls[0].locked_by, t.calls[0].host_locked_by) == ("apply (all)", "apply (all)")
     with pytest.raises(SiteModelError, match="'ghost' is not in the registry"):
         ops.apply(t, ["ghost"], dry_run=False, on_progress=nothing)
 
@@ -489,6 +510,7 @@ def test_two_copies_of_an_inventory_share_the_hosts_record(inventory: Path, tmp_
     assert "Sites that differ: blog: only on the host" in message
     assert "`siteops --host sandbox registry pull`" in message
     assert [c.playbook for c in alice.calls] == ["site.yml"]  # only her add-site's
+    assert alice.started_runs == [["site.yml", False]]  # started, never let past its gate
     assert alice.sites_file.read_bytes() == before
 
     pulled = coordination.registry_pull(alice, dry_run=False)

@@ -65,9 +65,9 @@ from siteops.release import packed
 from siteops.remote import host_vars, ssh_argv
 from siteops.resources import collections_path
 from siteops.revision import Standing, compare, conflict, differences
-from siteops.runner import Progress, RunResult, run_playbook
+from siteops.runner import Progress, RunResult, StartedRun, run_playbook, started_playbook
 from siteops.sites import SiteAnswers, add_site, inventory_domain_owners, taken_blocks
-from siteops.sshmaster import socket_of
+from siteops.sshmaster import reserved, socket_of
 
 SITE_PLAYBOOK = "site.yml"
 DEPLOY_PLAYBOOK = "deploy.yml"
@@ -161,6 +161,40 @@ class Target:
             # Through the SSH connection of the command's host session, if one is open.
             ssh_via=socket_of(self.host),
         )
+
+    @contextlib.contextmanager
+    def started(
+        self, playbook: str, extravars: Mapping[str, Any], *, on_progress: OnProgress
+    ) -> Iterator[StartedRun]:
+        """Start a run of one of the project's playbooks now, held before its first task.
+
+        For a command whose run needs nothing its host session brings: the
+        run starts while the command logs in and takes the host's lock (in the
+        ``with`` block, through the SSH connection named here ahead), and goes
+        past its first play's start only at :meth:`StartedRun.result`. A run
+        whose result was not asked for is stopped when the block ends. The
+        run reads the host's release facts itself (the session has not read
+        them yet when it starts).
+        """
+        with (
+            reserved(self.variables(), self.host) as socket,
+            started_playbook(
+                self.project / "playbooks" / playbook,
+                self.hosts_file,
+                limit=self.host,
+                extravars=dict(extravars),
+                check=False,
+                diff=False,
+                on_progress=on_progress,
+                project_dir=self.project,
+                log_dir=self.log_dir,
+                config=self.config,
+                collections=collections_path(self.project),
+                ssh_via=socket,
+                gated=True,
+            ) as run,
+        ):
+            yield run
 
 
 # A host variable naming the ACME CA of new sites on that host when add-site is
@@ -454,12 +488,18 @@ def apply(target: Target, names: list[str], *, dry_run: bool, on_progress: OnPro
         _known_sites(target, loaded, names)
         if dry_run:
             chosen = _chosen(loaded, names)
-            return Applied(chosen, _apply_run(target, names, True, on_progress), dry_run=True)
-        with on_host(target, purpose, names, on_progress) as session:
+            playbook, extravars = _apply_playbook(names)
+            result = target.run(playbook, extravars, check=True, on_progress=on_progress)
+            return Applied(chosen, result, dry_run=True)
+        # The run starts now and waits, before its first task, for the lock.
+        with (
+            target.started(*_apply_playbook(names), on_progress=on_progress) as run,
+            on_host(target, purpose, names, on_progress) as session,
+        ):
             current = reconcile(target, registry, session, on_progress, loaded=loaded)
             _known_sites(target, current, names)
             chosen = _chosen(current, names)
-            result = _apply_run(target, names, False, on_progress, session.lost)
+            result = run.result(session.lost)
             ok = result.exit_code == 0
             final = _with_status(current, chosen, SiteStatus.ACTIVE if ok else SiteStatus.FAILED)
             # Unchanged (the usual no-op apply): the host has this very text since
@@ -607,15 +647,9 @@ def _known_sites(target: Target, current: HostSites, names: list[str]) -> None:
         )
 
 
-def _apply_run(
-    target: Target,
-    names: list[str],
-    check: bool,
-    on_progress: OnProgress,
-    cancel: threading.Event | None = None,
-) -> RunResult:
-    playbook, extravars = (SITE_PLAYBOOK, {"siteops_only": names}) if names else (ALL_PLAYBOOK, {})
-    return target.run(playbook, extravars, check=check, on_progress=on_progress, cancel=cancel)
+def _apply_playbook(names: list[str]) -> tuple[str, dict[str, Any]]:
+    """The playbook and extra variables that converge the named sites (none: all)."""
+    return (SITE_PLAYBOOK, {"siteops_only": names}) if names else (ALL_PLAYBOOK, {})
 
 
 @dataclass(frozen=True)

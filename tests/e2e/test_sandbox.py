@@ -354,6 +354,40 @@ def test_a_dead_holders_lock_is_taken_over_and_a_live_one_needs_force(host: Host
     assert json.loads(host.siteops("lock", "status", "--json").stdout)["held"] is False
 
 
+def _until(run: subprocess.Popen[str], text: str) -> list[str]:
+    """Read ``run``'s progress until a line holds ``text``."""
+    assert run.stderr is not None
+    seen = []
+    for line in run.stderr:
+        seen.append(line)
+        if text in line:
+            return seen
+    raise AssertionError(f"the run ended before saying {text!r}: " + "".join(seen))
+
+
+def test_a_run_waiting_for_the_hosts_lock_is_held_before_its_first_task(
+    host: Host, bob: Host
+) -> None:
+    first = host.start("apply", "alpha")
+    _started(first)
+    with _paused(first):
+        # Bob's apply starts its Ansible run at once, then waits for the lock alice holds.
+        second = bob.start("apply", "alpha")
+        seen = _until(second, "waiting for the lock of host sandbox")
+        run = _run_of(second.pid)
+        time.sleep(3)  # time enough for tasks that were not held
+        second.send_signal(signal.SIGINT)  # Ctrl-C while he waits
+        seen.append(second.communicate(timeout=60)[1])
+        _gone_within(5, run, "Ctrl-C")
+    print("".join(seen))
+    assert second.returncode == 1 and "Aborted!" in seen[-1]
+    assert not re.search(r"^\s+\[\d+\]", "".join(seen), re.MULTILINE)  # no task ran
+    first.communicate(timeout=300)
+    assert first.returncode == 0
+    state = json.loads(host.siteops("lock", "status", "--json").stdout)
+    assert (state["held"], state["left"]) == (False, None)  # bob left no holder behind
+
+
 def test_the_markdown_registry_is_stable_and_names_every_site(host: Host) -> None:
     host.siteops("registry")
     path = host.inventory / "registry" / "sandbox.md"
@@ -418,6 +452,7 @@ def test_the_audit_log_lists_every_changing_command_with_operator_and_result(
         ("apply alpha", "interrupted"),  # killed on the host: logged by the run taking over
         ("apply alpha", "ok"),
         ("apply alpha", "interrupted"), ("lock release --force", "ok"),
+        ("apply alpha", "ok"),  # bob, waiting for it, cancelled: he never held the lock
         ("add-site secure", "ok"),
     ]  # fmt: skip
     users = {e["command"]: e["operator"]["user"] for e in entries}
