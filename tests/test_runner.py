@@ -35,7 +35,7 @@ from siteops.runner import (
     keep_log,
     run_cmdline,
     run_envvars,
-    run_playbook,
+    started_playbook,
 )
 from tests.conftest import REPO
 
@@ -406,7 +406,15 @@ def test_the_log_is_kept_private_without_carriage_returns(tmp_path: Path) -> Non
     assert keep_log(tmp_path / "missing", logs, Path("site.yml"), moment) is None
 
 
-# --- run_playbook wiring, with ansible_runner.run replaced --------------------------
+# --- a run's wiring, with ansible_runner.run replaced -----------------------------
+
+
+def run_playbook(
+    playbook: Path, inventory: Path, *, cancel: threading.Event | None = None, **arguments: Any
+) -> RunResult:
+    """A run started and waited for, as siteops.operations.Target.run does."""
+    with started_playbook(playbook, inventory, **arguments) as run:
+        return run.result(cancel)
 
 
 @dataclass
@@ -486,9 +494,7 @@ def call(tmp_path: Path, progress: list[Progress], **changes: Any) -> RunResult:
     return run_playbook(REPO / "playbooks" / "site.yml", tmp_path / "hosts.yml", **arguments)
 
 
-def test_run_playbook_wiring(
-    tmp_path: Path, private_tmp: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_runs_wiring(tmp_path: Path, private_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[Seen] = []
     monkeypatch.setattr(ansible_runner, "run", fake_run(seen, EVENTS))
     progress: list[Progress] = []

@@ -65,7 +65,7 @@ from siteops.release import packed
 from siteops.remote import host_vars, ssh_argv
 from siteops.resources import collections_path
 from siteops.revision import Standing, compare, conflict, differences
-from siteops.runner import Progress, RunResult, StartedRun, run_playbook, started_playbook
+from siteops.runner import Progress, RunResult, StartedRun, started_playbook
 from siteops.sites import SiteAnswers, add_site, inventory_domain_owners, taken_blocks
 from siteops.sshmaster import reserved, socket_of
 
@@ -131,6 +131,32 @@ class Target:
                 ],
             )
 
+    def _start(
+        self,
+        playbook: str,
+        extravars: Mapping[str, Any],
+        *,
+        check: bool,
+        on_progress: OnProgress,
+        ssh_via: Path | None,
+        gated: bool,
+    ) -> contextlib.AbstractContextManager[StartedRun]:
+        return started_playbook(
+            self.project / "playbooks" / playbook,
+            self.hosts_file,
+            limit=self.host,
+            extravars=dict(extravars),
+            check=check,
+            diff=check,
+            on_progress=on_progress,
+            project_dir=self.project,
+            log_dir=self.log_dir,
+            config=self.config,
+            collections=collections_path(self.project),
+            ssh_via=ssh_via,
+            gated=gated,
+        )
+
     def run(
         self,
         playbook: str,
@@ -143,24 +169,14 @@ class Target:
         """Run one of the project's playbooks against this host only (``cancel`` stops it).
 
         While the command holds the host's lock, the run is given the host's
-        release facts its session read (:mod:`siteops.hostrelease`).
+        release facts its session read (:mod:`siteops.hostrelease`), and goes
+        through the SSH connection of that session.
         """
-        return run_playbook(
-            self.project / "playbooks" / playbook,
-            self.hosts_file,
-            limit=self.host,
-            extravars={**facts_of(self.host), **extravars},
-            check=check,
-            diff=check,
-            on_progress=on_progress,
-            project_dir=self.project,
-            log_dir=self.log_dir,
-            config=self.config,
-            collections=collections_path(self.project),
-            cancel=cancel,
-            # Through the SSH connection of the command's host session, if one is open.
-            ssh_via=socket_of(self.host),
-        )
+        with self._start(
+            playbook, {**facts_of(self.host), **extravars}, check=check,
+            on_progress=on_progress, ssh_via=socket_of(self.host), gated=False,
+        ) as run:  # fmt: skip
+            return run.result(cancel)
 
     @contextlib.contextmanager
     def started(
@@ -178,21 +194,14 @@ class Target:
         """
         with (
             reserved(self.variables(), self.host) as socket,
-            started_playbook(
-                self.project / "playbooks" / playbook,
-                self.hosts_file,
-                limit=self.host,
-                extravars=dict(extravars),
+            self._start(
+                playbook,
+                extravars,
                 check=False,
-                diff=False,
                 on_progress=on_progress,
-                project_dir=self.project,
-                log_dir=self.log_dir,
-                config=self.config,
-                collections=collections_path(self.project),
                 ssh_via=socket,
                 gated=True,
-            ) as run,
+            ) as run,  # fmt: skip
         ):
             yield run
 

@@ -699,33 +699,3 @@ def started_playbook(
         if run is not None:
             run.abandon()
         shutil.rmtree(private, ignore_errors=True)
-
-
-def run_playbook(
-    playbook: Path,
-    inventory: Path,
-    *,
-    limit: str | None,
-    extravars: dict[str, Any],
-    check: bool,
-    diff: bool,
-    on_progress: Callable[[Progress], None],
-    project_dir: Path,
-    log_dir: Path,
-    config: Path | None = None,
-    collections: Path | None = None,
-    cancel: threading.Event | None = None,
-    tasks_total: int | None = None,
-    ssh_via: Path | None = None,
-) -> RunResult:
-    """Run ``playbook`` against ``inventory`` and return how it ended.
-
-    The arguments are those of :func:`started_playbook`; ``cancel`` lets the
-    caller stop the run from another thread, and Ctrl-C does the same.
-    """
-    with started_playbook(
-        playbook, inventory, limit=limit, extravars=extravars, check=check, diff=diff,
-        on_progress=on_progress, project_dir=project_dir, log_dir=log_dir, config=config,
-        collections=collections, tasks_total=tasks_total, ssh_via=ssh_via,
-    ) as run:  # fmt: skip
-        return run.result(cancel)
