@@ -201,7 +201,7 @@ class Target:
                 on_progress=on_progress,
                 ssh_via=socket,
                 gated=True,
-            ) as run,  # fmt: skip
+            ) as run,
         ):
             yield run
 
