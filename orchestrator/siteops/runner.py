@@ -577,7 +577,7 @@ class StartedRun:
             opened = False
             # Wait on an event, not Thread.join: on Python 3.11 a join interrupted by a
             # signal may mark a still-running thread as finished (bpo-45274).
-            while not self._done.wait(0.2 if opened else _GATE_POLL_SECONDS):
+            while not self._done.wait(0.2 if opened or run_cancel.is_set() else _GATE_POLL_SECONDS):
                 if cancel is not None and cancel.is_set():
                     run_cancel.set()
                 if run_cancel.is_set():

@@ -84,32 +84,30 @@ def master(variables: Mapping[str, Any], host: str, what: str) -> Iterator[Path 
     if variables.get("ansible_connection") == "local" or host in _OPEN:
         yield _OPEN.get(host)
         return
-    # Named ahead (its folder is the reservation's), or a folder of its own.
-    folder = None if host in _RESERVED else Path(tempfile.mkdtemp(prefix="siteops-ssh-"))
-    socket = _RESERVED[host] if folder is None else folder / "master"
-    argv = connection_argv(variables, host)
-    options = ["-o", "ControlMaster=yes", "-o", f"ControlPath={socket}",
-               "-o", f"ControlPersist={PERSIST_SECONDS}", "-N"]  # fmt: skip
-    try:
-        # ssh returns once logged in, the master going on in the background.
-        done = subprocess.run(
-            [argv[0], *KEEPALIVE, *options, *argv[1:]],
-            stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False,
-            start_new_session=True,
-        )  # fmt: skip
-        if done.returncode != 0:
-            raise RemoteError(
-                f"{what} on host {host!r} (ssh exit {done.returncode}): "
-                f"{done.stderr.strip() or 'no answer'}"
-            )
-        _OPEN[host] = socket
-        yield socket
-    finally:
-        if _OPEN.get(host) == socket:
-            del _OPEN[host]
-            _exit(argv, socket)
-        if folder is not None:
-            shutil.rmtree(folder, ignore_errors=True)
+    # On the socket named ahead, or on one named for this master alone.
+    with reserved(variables, host) as socket:
+        assert socket is not None  # a host reached over SSH
+        argv = connection_argv(variables, host)
+        options = ["-o", "ControlMaster=yes", "-o", f"ControlPath={socket}",
+                   "-o", f"ControlPersist={PERSIST_SECONDS}", "-N"]  # fmt: skip
+        try:
+            # ssh returns once logged in, the master going on in the background.
+            done = subprocess.run(
+                [argv[0], *KEEPALIVE, *options, *argv[1:]],
+                stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False,
+                start_new_session=True,
+            )  # fmt: skip
+            if done.returncode != 0:
+                raise RemoteError(
+                    f"{what} on host {host!r} (ssh exit {done.returncode}): "
+                    f"{done.stderr.strip() or 'no answer'}"
+                )
+            _OPEN[host] = socket
+            yield socket
+        finally:
+            if _OPEN.get(host) == socket:
+                del _OPEN[host]
+                _exit(argv, socket)
 
 
 def _exit(argv: Sequence[str], socket: Path) -> None:
