@@ -51,7 +51,7 @@ def wait_for(check: object, seconds: float) -> bool:
 
 
 def start_parent(tmp_path: Path, run_id: str) -> subprocess.Popen[bytes]:
-    script = guard_script(tmp_path, sys.executable)
+    script = guard_script(tmp_path, [sys.executable])
     return subprocess.Popen([sys.executable, "-c", PARENT, str(script), COMMAND, run_id])
 
 
@@ -79,7 +79,7 @@ def test_a_run_that_ends_by_itself_passes_its_status_and_leaves_the_rest(
     tmp_path: Path,
 ) -> None:
     run_id = uuid.uuid4().hex
-    script = guard_script(tmp_path, sys.executable)
+    script = guard_script(tmp_path, [sys.executable])
     code = textwrap.dedent(
         """
         import subprocess, sys

@@ -515,7 +515,9 @@ def test_a_runs_wiring(tmp_path: Path, private_tmp: Path, monkeypatch: pytest.Mo
     assert kwargs["cmdline"].endswith(f" --check {REPO / 'playbooks' / 'site.yml'}")
     assert kwargs["binary"].endswith("/siteops-guard")
     assert seen[0].guard.startswith("#!/bin/sh\nexec ")
-    assert seen[0].guard.endswith(' -m siteops.guard "$PPID" ansible-playbook "$@"\n')
+    assert seen[0].guard.endswith(
+        f' -m siteops.guard "$PPID" {sys.executable} -P -m siteops.ansible_playbook "$@"\n'
+    )
     # The secret went through a private file only: not the command line, not the environment.
     assert seen[0].extravars == {"siteops_only": ["shop"], "db_password": "hunter2-secret"}
     assert (seen[0].extravars_mode, seen[0].private_mode) == (0o600, 0o700)

@@ -1,8 +1,9 @@
 """Nothing a run started outlives siteops: ansible-playbook under a guard.
 
-ansible-runner starts ``python -m siteops.guard PARENT_PID ansible-playbook
-ARGS…`` instead of ansible-playbook itself (its ``binary``, see
-:func:`guard_script`). The guard
+ansible-runner starts ``python -m siteops.guard PARENT_PID COMMAND ARGS…``
+instead of ansible-playbook itself (its ``binary``, see :func:`guard_script`;
+the command is ansible-playbook as :mod:`siteops.ansible_playbook` runs it).
+The guard
 
 - marks the run: it starts ansible-playbook with ``SITEOPS_RUN_ID`` in its
   environment, which every process of the run inherits (Ansible's workers,
@@ -32,6 +33,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
@@ -40,16 +42,16 @@ _PR_SET_PDEATHSIG = 1
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 
 
-def guard_script(directory: Path, command: str) -> Path:
+def guard_script(directory: Path, command: Sequence[str]) -> Path:
     """An executable in ``directory`` that runs ``command`` and its arguments under the guard.
 
     ansible-runner takes one executable as its ``binary``; this one runs
-    ``python -m siteops.guard "$PPID" <command> "$@"`` with this Python: the
+    ``python -m siteops.guard "$PPID" <command…> "$@"`` with this Python: the
     guard watches the process that started the script (siteops).
     """
     script = directory / "siteops-guard"
     module = shlex.join([sys.executable, "-m", "siteops.guard"])
-    line = f'exec {module} "$PPID" {shlex.quote(command)} "$@"'
+    line = f'exec {module} "$PPID" {shlex.join(command)} "$@"'
     script.write_text(f"#!/bin/sh\n{line}\n", encoding="utf-8")
     script.chmod(0o700)
     return script

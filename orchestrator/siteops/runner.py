@@ -72,6 +72,9 @@ _ABANDON_WAIT_SECONDS = 30.0
 # The gate's protocol, shared with the callback that holds a run at it.
 GATE = Path("plugins") / "module_utils" / "gate.py"
 GATE_CALLBACK = f"{COLLECTION}.gate"
+# ansible-playbook, run by this Python with a setting of its garbage collector
+# (siteops.ansible_playbook); -P: the run's working directory is not on sys.path.
+ANSIBLE_PLAYBOOK = (sys.executable, "-P", "-m", "siteops.ansible_playbook")
 _MESSAGE_MAX = 600
 _STDERR_LINES = 5
 
@@ -679,7 +682,7 @@ def started_playbook(
             playbook=str(playbook.resolve()),
             # ansible-playbook under siteops.guard: it goes, with
             # everything it started, when siteops goes (even SIGKILL).
-            binary=str(guard_script(private, "ansible-playbook")),
+            binary=str(guard_script(private, ANSIBLE_PLAYBOOK)),
             inventory=str(inventory.resolve()),
             limit=limit,
             cmdline=run_cmdline(extravars_file, check=check, diff=diff)
