@@ -412,7 +412,7 @@ def test_the_log_is_kept_private_without_carriage_returns(tmp_path: Path) -> Non
 def run_playbook(
     playbook: Path, inventory: Path, *, cancel: threading.Event | None = None, **arguments: Any
 ) -> RunResult:
-    """A run started and waited for, as siteops.operations.Target.run does."""
+    """A run started and waited for, as siteops.target.Target.run does."""
     with started_playbook(playbook, inventory, **arguments) as run:
         return run.result(cancel)
 
@@ -552,9 +552,16 @@ def test_ctrl_c_cancels_the_run_and_keeps_the_log(
 ) -> None:
     main = threading.main_thread().ident
     assert main == threading.get_ident()
+    before = signal.getsignal(signal.SIGINT)
 
     def press_ctrl_c() -> None:
         assert main is not None
+        # Once the command waits for its run: the run starts in the background
+        # before that, and Ctrl-C earlier is an ordinary KeyboardInterrupt.
+        deadline = time.monotonic() + 10
+        while signal.getsignal(signal.SIGINT) is before:
+            assert time.monotonic() < deadline, "the command never waited for its run"
+            time.sleep(0.01)
         signal.pthread_kill(main, signal.SIGINT)  # what the terminal does on Ctrl-C
 
     monkeypatch.setattr(
