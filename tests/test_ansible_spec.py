@@ -8,7 +8,8 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from siteops.model import Component, Runtime, Site, SiteStatus
+from siteops.model import Component, Site, SiteStatus
+from siteops.runtime import Runtime
 from tests.conftest import REPO
 
 SPEC: dict[str, Any] = yaml.safe_load(

@@ -4,17 +4,11 @@ from __future__ import annotations
 
 import io
 
-from siteops.display import (
-    ProgressDisplay,
-    hosts_table,
-    progress_line,
-    serving_text,
-    status_text,
-    table,
-)
+from siteops.display import hosts_table, serving_text, status_text, table
 from siteops.hostfacts import HostFacts
 from siteops.inventory import load_host_sites, sites_path
 from siteops.model import HostSites
+from siteops.progress import ProgressDisplay, progress_line
 from siteops.runner import Progress
 from tests.conftest import EXAMPLE_INVENTORY
 

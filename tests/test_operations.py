@@ -25,6 +25,7 @@ from siteops.registry import Registry, RegistryLocked, holder_of, inventory_lock
 from siteops.revision import RegistryConflict
 from siteops.runner import Progress, RunResult
 from siteops.sites import SiteAnswers
+from siteops.target import Target
 from tests.conftest import REPO
 
 
@@ -59,7 +60,7 @@ HOST_NOW = ["sandbox"]
 
 
 @dataclass(frozen=True)
-class FakeTarget(ops.Target):
+class FakeTarget(Target):
     """A Target whose playbook runs are scripted: facts from ``listening``, results by playbook."""
 
     listening: tuple[int, ...] = ()

@@ -14,9 +14,10 @@ import yaml
 from siteops import sandbox
 from siteops.cli import sandbox_container
 from siteops.inventory import inventory_hosts, sites_path
-from siteops.operations import Target, host_ca_directory
+from siteops.operations import host_ca_directory
 from siteops.remote import host_vars
 from siteops.sandbox import Ports, Sandbox, image
+from siteops.target import Target
 from tests.conftest import REPO
 
 

@@ -28,10 +28,7 @@ from siteops.layout import layout
 from siteops.model import ArchivedSite, HostSites, SiteStatus
 from siteops.operations import (
     SERVING_TIMEOUT,
-    SITE_PLAYBOOK,
-    OnProgress,
     RunFailed,
-    Target,
     _block_busy,
     _with_status,
     on_host,
@@ -45,6 +42,7 @@ from siteops.ports import allocate_block, block_ports
 from siteops.registry import Registry, inventory_locked, utc_now
 from siteops.remote import root_argv
 from siteops.sites import revived_site, taken_blocks
+from siteops.target import SITE_PLAYBOOK, OnProgress, Target
 
 
 class RestoreFailed(SiteopsError):  # noqa: N818 (reads as the condition it reports)

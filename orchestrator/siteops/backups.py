@@ -17,7 +17,8 @@ from siteops.errors import SiteModelError, SiteopsError
 from siteops.hostfacts import PLACEHOLDER, running_units
 from siteops.hostlock import list_backups, offsite
 from siteops.layout import layout
-from siteops.operations import SERVING_TIMEOUT, OnProgress, Target, known_site, site_session
+from siteops.operations import SERVING_TIMEOUT, known_site, site_session
+from siteops.target import OnProgress, Target
 
 
 class BackupFailed(SiteopsError):  # noqa: N818 (reads as the condition it reports)

@@ -21,9 +21,10 @@ from pydantic import ValidationError
 
 from siteops.access import check_access_key, check_access_name, key_blob, key_fingerprint
 from siteops.errors import SiteModelError, describe
-from siteops.model import HostSites, Runtime, Site, SiteStatus
+from siteops.model import HostSites, Site, SiteStatus
 from siteops.naming import check_component_name, normalize_domain
 from siteops.ports import ports_of, range_for_component
+from siteops.runtime import Runtime
 from siteops.sites import api_command, domain_owners, domain_taken
 
 

@@ -7,38 +7,33 @@ task failed), 3 (host unreachable), 130 (cancelled); 1 for sandbox errors.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 import yaml
 
-from siteops import __version__, control, coordination, keyaccess
+from siteops import __version__, keyaccess
 from siteops import access as access_rules
-from siteops import archive as site_archive
-from siteops import backups as site_backups
-from siteops import display as show
 from siteops import hosts as host_checks
-from siteops import operations as ops
-from siteops.changes import NewComponent, NewJob, SiteChanges
 from siteops.errors import SiteModelError, SiteopsError
-from siteops.hostfacts import FactsMissing
-from siteops.hostlock import holder_text
 from siteops.inventory import load_host_sites, load_inventory_sites
-from siteops.model import Runtime
 from siteops.ports import PortBlocksExhausted
+from siteops.progress import ProgressDisplay
 from siteops.project import find_project, init_project
 from siteops.registry import RegistryLocked
 from siteops.release import SourceError
 from siteops.remote import RemoteError, host_vars, log_command, ssh_argv
 from siteops.resources import ProjectNotFound, find_collection, find_testhosts
-from siteops.revision import Standing
 from siteops.runner import RunResult
+from siteops.runtime import Runtime
 from siteops.sandbox import CONTAINER as SANDBOX_CONTAINER
 from siteops.sandbox import (
     DEBIAN_RELEASES,
@@ -48,8 +43,54 @@ from siteops.sandbox import (
     Sandbox,
     SandboxError,
 )
-from siteops.schema import render
-from siteops.sites import SiteAnswers
+from siteops.target import DEFAULT_LOCK_TIMEOUT, Target, default_log_dir
+
+
+def _lazy(name: str) -> ModuleType:
+    """Module ``name``, imported when one of its names is first used (``LazyLoader``).
+
+    For the modules that read and change sites (pydantic's model, Jinja, the
+    host session): ``siteops apply`` starts its ansible-playbook before it
+    needs them (:meth:`siteops.target.Target.apply_run`), and so ~0.1 s
+    sooner; every command imports only what it uses.
+    """
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.loader is None:
+        raise ModuleNotFoundError(name)
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+if TYPE_CHECKING:
+    from siteops import archive as site_archive
+    from siteops import backups as site_backups
+    from siteops import changes as site_changes
+    from siteops import control, coordination
+    from siteops import display as show
+    from siteops import hostfacts as host_facts
+    from siteops import hostlock as host_lock
+    from siteops import operations as ops
+    from siteops import revision as revisions
+    from siteops import schema as site_schema
+    from siteops import sites as new_sites
+else:
+    site_archive = _lazy("siteops.archive")
+    site_backups = _lazy("siteops.backups")
+    site_changes = _lazy("siteops.changes")
+    control = _lazy("siteops.control")
+    coordination = _lazy("siteops.coordination")
+    site_schema = _lazy("siteops.schema")
+    show = _lazy("siteops.display")
+    host_facts = _lazy("siteops.hostfacts")
+    host_lock = _lazy("siteops.hostlock")
+    ops = _lazy("siteops.operations")
+    revisions = _lazy("siteops.revision")
+    new_sites = _lazy("siteops.sites")
 
 DEFAULT_INVENTORY = Path("inventory/sandbox")
 DEFAULT_HOST = "sandbox"
@@ -73,10 +114,10 @@ class Context:
     def sites_file(self) -> Path:
         return self.target(project_needed=False).sites_file
 
-    def target(self, *, project_needed: bool = True) -> ops.Target:
+    def target(self, *, project_needed: bool = True) -> Target:
         project = find_collection() if project_needed else Path()
-        return ops.Target(
-            self.inventory, self.host, project, ops.default_log_dir(), self.lock_timeout,
+        return Target(
+            self.inventory, self.host, project, default_log_dir(), self.lock_timeout,
             self.config, tuple(sys.argv[1:]),
         )  # fmt: skip
 
@@ -103,7 +144,13 @@ def _errors() -> Iterator[None]:
         _report_failure(exc)
     except SiteopsError as exc:
         _fail([f"siteops: {exc}"], exc.code)
-    except (ProjectNotFound, SandboxError, RemoteError, FactsMissing, SourceError) as exc:
+    except (
+        ProjectNotFound,
+        SandboxError,
+        RemoteError,
+        host_facts.FactsMissing,
+        SourceError,
+    ) as exc:
         _fail([f"siteops: {exc}"], 1)
 
 
@@ -115,8 +162,8 @@ def _report_failure(exc: ops.RunFailed) -> NoReturn:
 
 
 @contextmanager
-def _progress() -> Iterator[show.ProgressDisplay]:
-    display = show.ProgressDisplay(sys.stderr)
+def _progress() -> Iterator[ProgressDisplay]:
+    display = ProgressDisplay(sys.stderr)
     try:
         yield display
     finally:
@@ -159,7 +206,7 @@ def _check_run(result: RunResult, what: str) -> None:
 @click.option(
     "--lock-timeout",
     type=click.FloatRange(min=0),
-    default=ops.DEFAULT_LOCK_TIMEOUT,
+    default=DEFAULT_LOCK_TIMEOUT,
     show_default=True,
     envvar="SITEOPS_LOCK_TIMEOUT",
     help="Seconds to wait for another siteops run on the same registry before giving up.",
@@ -302,7 +349,7 @@ def validate(obj: Context) -> None:
 @main.command()
 def schema() -> None:
     """Print the JSON Schema of sites.yml."""
-    click.echo(render(), nl=False)
+    click.echo(site_schema.render(), nl=False)
 
 
 @main.command("add-site")
@@ -338,7 +385,7 @@ def add_site_command(obj: Context, name: str, domains: tuple[str, ...], api: boo
                      cpu: str | None, tls_email: str | None, ca_directory: str | None,
                      description: str, dry_run: bool) -> None:  # fmt: skip
     """Add site NAME to the registry and set it up on the host."""
-    answers = SiteAnswers(
+    answers = new_sites.SiteAnswers(
         domains=list(domains), block=0, runtime=runtime, api=api, database=not no_db,
         cache=cache, memory=memory, cpu=cpu, tls_email=tls_email, ca_directory=ca_directory,
         description=description, command=command,
@@ -417,9 +464,9 @@ def set_command(obj: Context, name: str, add_domains: tuple[str, ...],
             raise SiteModelError("set", [f"components.{component}.runtime: give --runtime"])
         if job and not (schedule and command):
             raise SiteModelError("set", [f"jobs.{job}: give --schedule and --command"])
-        added = (NewComponent(component, runtime or "", command),) if component else ()
-        jobs = (NewJob(job, schedule or "", command or ""),) if job else ()
-    changes = SiteChanges(
+        added = (site_changes.NewComponent(component, runtime or "", command),) if component else ()
+        jobs = (site_changes.NewJob(job, schedule or "", command or ""),) if job else ()
+    changes = site_changes.SiteChanges(
         add_domains=add_domains, remove_domains=remove_domains, primary=primary,
         memory=memory, cpu=cpu, tasks=tasks, tls=tls, tls_email=tls_email,
         ca_directory=ca_directory, add_components=added, remove_components=remove_components,
@@ -432,7 +479,7 @@ def set_command(obj: Context, name: str, add_domains: tuple[str, ...],
     _change(obj, name, changes, dry_run=dry_run)
 
 
-def _change(obj: Context, name: str, changes: SiteChanges, *, dry_run: bool = False,
+def _change(obj: Context, name: str, changes: site_changes.SiteChanges, *, dry_run: bool = False,
             purpose: str | None = None, unchanged: str = "") -> None:  # fmt: skip
     """Run a record change (set, stop, start, maintenance) and print what it did."""
     with _errors(), _progress() as progress:
@@ -469,7 +516,11 @@ def stop_command(obj: Context, name: str, component: str | None) -> None:
 
     A stopped site stays stopped across reboots and runs of apply.
     """
-    changes = SiteChanges(stop_components=(component,)) if component else SiteChanges(stopped=True)
+    changes = (
+        site_changes.SiteChanges(stop_components=(component,))
+        if component
+        else site_changes.SiteChanges(stopped=True)
+    )
     purpose = f"stop {name}" + (f" -c {component}" if component else "")
     _change(obj, name, changes, purpose=purpose, unchanged="already stopped")
 
@@ -480,8 +531,8 @@ def stop_command(obj: Context, name: str, component: str | None) -> None:
 @click.pass_obj
 def start_command(obj: Context, name: str, component: str | None) -> None:
     """Start a stopped site (every component) or one component; exit 1 unless each answers."""
-    changes = (SiteChanges(start_components=(component,)) if component
-               else SiteChanges(stopped=False))  # fmt: skip
+    changes = (site_changes.SiteChanges(start_components=(component,)) if component
+               else site_changes.SiteChanges(stopped=False))  # fmt: skip
     purpose = f"start {name}" + (f" -c {component}" if component else "")
     _change(obj, name, changes, purpose=purpose, unchanged="not stopped: nothing to start")
 
@@ -499,7 +550,7 @@ def maintenance_command(obj: Context, name: str, state: str, message: str | None
     if message is not None and state == "off":
         with _errors():
             raise SiteModelError("maintenance", ["--message goes with on"])
-    changes = SiteChanges(maintenance=state == "on", maintenance_message=message)
+    changes = site_changes.SiteChanges(maintenance=state == "on", maintenance_message=message)
     _change(obj, name, changes, purpose=f"maintenance {name} {state}",
             unchanged=f"maintenance is already {state}")  # fmt: skip
 
@@ -533,7 +584,11 @@ def remove_site_command(obj: Context, name: str, yes: bool, dry_run: bool) -> No
 def apply(obj: Context, names: tuple[str, ...], dry_run: bool) -> None:
     """Converge the registry onto the host: the named sites, or the baseline and every site."""
     with _errors(), _progress() as progress:
-        applied = ops.apply(obj.target(), list(names), dry_run=dry_run, on_progress=progress)
+        target = obj.target()
+        # The run starts first: siteops.operations is imported while ansible-playbook starts.
+        with target.apply_run(list(names), dry_run=dry_run, on_progress=progress) as run:
+            applied = ops.apply(target, list(names), dry_run=dry_run, on_progress=progress,
+                                run=run)  # fmt: skip
     if dry_run:
         _check_run(applied.result, "the dry run failed")
     what = ", ".join(applied.names) or "no sites"
@@ -885,7 +940,7 @@ def registry_pull(obj: Context, dry_run: bool) -> None:
     with _errors():
         pulled = coordination.registry_pull(obj.target(), dry_run=dry_run)
     where = f"host {obj.host} is at {pulled.record.describe()}"
-    if pulled.standing == Standing.CURRENT:
+    if pulled.standing == revisions.Standing.CURRENT:
         click.echo(f"{where}; this inventory already has that file: nothing to pull")
         return
     for line in pulled.changes or ["no site record differs (only the file's text)"]:
@@ -994,10 +1049,10 @@ def lock() -> None:
 
 def _holder_line(host: str, state: dict[str, Any]) -> str:
     if state.get("held"):
-        return f"host {host}: locked by {holder_text(state.get('holder'))}"
+        return f"host {host}: locked by {host_lock.holder_text(state.get('holder'))}"
     left = state.get("left")
     if left:
-        return (f"host {host}: free; {holder_text(left)} ended without releasing it "
+        return (f"host {host}: free; {host_lock.holder_text(left)} ended without releasing it "
                 "(the next run takes it over)")  # fmt: skip
     return f"host {host}: free"
 
@@ -1025,9 +1080,11 @@ def lock_release(obj: Context, force: bool) -> None:
         done = coordination.release_lock(obj.target(project_needed=False), force=force)
     holder = done.get("holder")
     if done.get("held"):
-        click.echo(f"host {obj.host}: released the lock of {holder_text(holder)}")
+        click.echo(f"host {obj.host}: released the lock of {host_lock.holder_text(holder)}")
     elif holder:
-        click.echo(f"host {obj.host}: the lock was free; cleared what {holder_text(holder)} left")
+        click.echo(
+            f"host {obj.host}: the lock was free; cleared what {host_lock.holder_text(holder)} left"
+        )
     else:
         click.echo(f"host {obj.host}: the lock was free")
 
@@ -1172,7 +1229,7 @@ def access_grant(obj: Context, name: str, grant: str, key: str) -> None:
             line = access_rules.public_key(key)
         except ValueError as exc:
             raise SiteModelError(f"access grant {name}", [f"key: {exc}"]) from None
-    changes = SiteChanges(grant_access=((grant, line),))
+    changes = site_changes.SiteChanges(grant_access=((grant, line),))
     _change(obj, name, changes, purpose=f"access grant {name} --name {grant}",
             unchanged=f"{grant} already has access with this key")  # fmt: skip
     click.echo(f"{grant} acts with: siteops --host {obj.host} deploy {name} --source DIR "
@@ -1186,7 +1243,7 @@ def access_grant(obj: Context, name: str, grant: str, key: str) -> None:
 @click.pass_obj
 def access_revoke(obj: Context, name: str, grant: str) -> None:
     """Take a key's access to NAME away (its login stops working at once)."""
-    _change(obj, name, SiteChanges(revoke_access=(grant,)),
+    _change(obj, name, site_changes.SiteChanges(revoke_access=(grant,)),
             purpose=f"access revoke {name} --name {grant}")  # fmt: skip
 
 

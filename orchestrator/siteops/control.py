@@ -25,15 +25,13 @@ from siteops.layout import layout
 from siteops.model import HostSites
 from siteops.operations import (
     SERVING_TIMEOUT,
-    SITE_PLAYBOOK,
-    OnProgress,
     RunFailed,
-    Target,
     known_site,
     outcome,
     site_session,
 )
 from siteops.runner import RunResult
+from siteops.target import SITE_PLAYBOOK, OnProgress, Target
 
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MASK = "********"

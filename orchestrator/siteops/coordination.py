@@ -18,9 +18,10 @@ from typing import Any
 from siteops.errors import SiteModelError, SiteopsError
 from siteops.hostlock import audit_entries, lock_release, lock_status, read_record
 from siteops.layout import layout
-from siteops.operations import Target, write_markdown
+from siteops.operations import write_markdown
 from siteops.registry import Registry
 from siteops.revision import HostRecord, Standing, compare, differences
+from siteops.target import Target
 
 
 def lock_state(target: Target) -> dict[str, Any]:

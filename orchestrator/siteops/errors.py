@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import ValidationError
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # a type only: importing pydantic costs every command ~40 ms
+    from pydantic import ValidationError
 
 
 class SiteModelError(ValueError):

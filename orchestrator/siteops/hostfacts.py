@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from siteops.markdown import SiteFacts, slice_name, unit_name
-from siteops.model import HostSites, Runtime, Site
+from siteops.model import HostSites, Site
 from siteops.ports import block_ports
+from siteops.runtime import Runtime
 
 FACTS_PLAYBOOK = "facts.yml"
 FACTS_ARTIFACT = "siteops_facts"

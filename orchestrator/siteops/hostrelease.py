@@ -6,7 +6,7 @@ playbooks read them first unless they are given. A changing command's lock
 session reads the same two files on the host (:mod:`siteops.hostsession`), and
 the command's runs started after it get the facts as extra variables: one task
 and one call on the host fewer per run. (``apply`` starts its run before the
-session, :meth:`siteops.operations.Target.started`: that run reads them
+session, :meth:`siteops.target.Target.started`: that run reads them
 itself, in the task that opens its connection anyway.) Files and parsing are
 the collection's own (``plugins/module_utils/debian.py``, standard library
 only), loaded by path.

@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from siteops.layout import layout
-from siteops.model import LETSENCRYPT_DIRECTORY, HostSites, Runtime, Site, SiteStatus
+from siteops.model import LETSENCRYPT_DIRECTORY, HostSites, Site, SiteStatus
 from siteops.ports import MAX_BLOCKS, PortRange, allocate_block, ports_of, range_for_component
+from siteops.runtime import Runtime
 
 if TYPE_CHECKING:
     import jinja2

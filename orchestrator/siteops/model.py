@@ -37,6 +37,7 @@ from siteops.naming import (
     normalize_domain,
 )
 from siteops.ports import MAX_BLOCK, ports_of, range_for_component
+from siteops.runtime import Runtime
 
 SITES_VARIABLE = "siteops_sites"
 LETSENCRYPT_DIRECTORY = "https://acme-v02.api.letsencrypt.org/directory"
@@ -99,13 +100,6 @@ class _Strict(BaseModel):
     """Unknown fields are errors: a typo must not be silently ignored."""
 
     model_config = ConfigDict(extra="forbid", validate_default=True, use_enum_values=True)
-
-
-class Runtime(StrEnum):
-    NODE = "node"
-    NEXTJS = "nextjs"
-    PYTHON = "python"
-    STATIC = "static"
 
 
 class SiteStatus(StrEnum):

@@ -24,12 +24,9 @@ as well, so that two hosts never take the same domain at once.
 from __future__ import annotations
 
 import contextlib
-import functools
-import os
 import re
 import subprocess
-import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -47,7 +44,6 @@ from siteops.hostfacts import (
     running_units,
 )
 from siteops.hostlock import HostSession, holder_text, host_session
-from siteops.hostrelease import facts_of
 from siteops.inventory import (
     hosts_mapping,
     inventory_hosts,
@@ -63,149 +59,16 @@ from siteops.ports import MAX_BLOCKS, allocate_block, block_ports
 from siteops.registry import Registry, inventory_locked, render, utc_now, write_atomically
 from siteops.release import packed
 from siteops.remote import host_vars, ssh_argv
-from siteops.resources import collections_path
 from siteops.revision import Standing, compare, conflict, differences
-from siteops.runner import Progress, RunResult, StartedRun, started_playbook
+from siteops.runner import RunResult, StartedRun
 from siteops.sites import SiteAnswers, add_site, inventory_domain_owners, taken_blocks
-from siteops.sshmaster import reserved, socket_of
+from siteops.target import SITE_PLAYBOOK, OnProgress, Target, apply_playbook
 
-SITE_PLAYBOOK = "site.yml"
 DEPLOY_PLAYBOOK = "deploy.yml"
 RELEASE_ARTIFACT = "siteops_release"
 RELEASE_STEPS_ARTIFACT = "siteops_release_steps"
-ALL_PLAYBOOK = "all.yml"
 REMOVE_PLAYBOOK = "remove-site.yml"
 FINAL_BACKUP_ARTIFACT = "siteops_final_backup"
-DEFAULT_LOCK_TIMEOUT = 600.0
-
-# Progress of a run, or a note to print on a line of its own (waiting for a lock).
-OnProgress = Callable[[Progress | str], None]
-
-
-def default_log_dir() -> Path:
-    """Where the logs of playbook runs are kept (``$XDG_STATE_HOME/siteops/logs``)."""
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "siteops" / "logs"
-
-
-@dataclass(frozen=True)
-class Target:
-    """One host of one inventory, and where siteops finds its playbooks and keeps its logs."""
-
-    inventory: Path
-    host: str
-    project: Path  # the collection: playbooks/, roles/, plugins/ (siteops.resources)
-    log_dir: Path
-    lock_timeout: float = DEFAULT_LOCK_TIMEOUT
-    # The ansible.cfg of the user's project folder; none: the checkout's, if any.
-    config: Path | None = None
-    # The command line as given (for the host's audit log, secrets masked there).
-    argv: tuple[str, ...] = ()
-
-    def variables(self) -> dict[str, Any]:
-        """The host's variables as the inventory defines them (read once per hosts.yml)."""
-        stamp = self.hosts_file.stat().st_mtime_ns if self.hosts_file.exists() else 0
-        return dict(_host_vars(self.hosts_file, self.host, stamp))
-
-    @property
-    def hosts_file(self) -> Path:
-        return self.inventory / "hosts.yml"
-
-    @property
-    def sites_file(self) -> Path:
-        return sites_path(self.inventory, self.host)
-
-    @property
-    def registry_file(self) -> Path:
-        """The markdown registry of the host (``<inventory>/registry/<host>.md``)."""
-        return self.inventory / "registry" / f"{self.host}.md"
-
-    def check_inventory(self) -> None:
-        """Fail early, naming the file, when the inventory cannot be used."""
-        if not self.hosts_file.is_file():
-            raise SiteModelError(
-                str(self.hosts_file),
-                [
-                    "inventory: no hosts.yml here; give --inventory the directory holding "
-                    "hosts.yml and host_vars/ (or run `siteops sandbox up` for a local host)"
-                ],
-            )
-
-    def _start(
-        self,
-        playbook: str,
-        extravars: Mapping[str, Any],
-        *,
-        check: bool,
-        on_progress: OnProgress,
-        ssh_via: Path | None,
-        gated: bool,
-    ) -> contextlib.AbstractContextManager[StartedRun]:
-        return started_playbook(
-            self.project / "playbooks" / playbook,
-            self.hosts_file,
-            limit=self.host,
-            extravars=dict(extravars),
-            check=check,
-            diff=check,
-            on_progress=on_progress,
-            project_dir=self.project,
-            log_dir=self.log_dir,
-            config=self.config,
-            collections=collections_path(self.project),
-            ssh_via=ssh_via,
-            gated=gated,
-        )
-
-    def run(
-        self,
-        playbook: str,
-        extravars: Mapping[str, Any],
-        *,
-        check: bool,
-        on_progress: OnProgress,
-        cancel: threading.Event | None = None,
-    ) -> RunResult:
-        """Run one of the project's playbooks against this host only (``cancel`` stops it).
-
-        While the command holds the host's lock, the run is given the host's
-        release facts its session read (:mod:`siteops.hostrelease`), and goes
-        through the SSH connection of that session.
-        """
-        with self._start(
-            playbook, {**facts_of(self.host), **extravars}, check=check,
-            on_progress=on_progress, ssh_via=socket_of(self.host), gated=False,
-        ) as run:  # fmt: skip
-            return run.result(cancel)
-
-    @contextlib.contextmanager
-    def started(
-        self, playbook: str, extravars: Mapping[str, Any], *, on_progress: OnProgress
-    ) -> Iterator[StartedRun]:
-        """Start a run of one of the project's playbooks now, held before its first task.
-
-        For a command whose run needs nothing its host session brings: the
-        run starts while the command logs in and takes the host's lock (in the
-        ``with`` block, through the SSH connection named here ahead), and goes
-        past its first play's start only at :meth:`StartedRun.result`. A run
-        whose result was not asked for is stopped when the block ends. The
-        run reads the host's release facts itself (the session has not read
-        them yet when it starts).
-        """
-        with (
-            reserved(self.variables(), self.host) as socket,
-            self._start(
-                playbook,
-                extravars,
-                check=False,
-                on_progress=on_progress,
-                ssh_via=socket,
-                gated=True,
-            ) as run,
-        ):
-            yield run
-
-
 # A host variable naming the ACME CA of new sites on that host when add-site is
 # given no --ca-directory (the sandbox names its test CA; a host being tried
 # out may name Let's Encrypt's staging CA). Unset: the site model's default.
@@ -253,12 +116,6 @@ def _with_status(sites: HostSites, names: Iterable[str], status: SiteStatus) -> 
     for name in names:
         data["siteops_sites"][name]["status"] = status.value
     return HostSites.model_validate(data)
-
-
-@functools.lru_cache(maxsize=8)
-def _host_vars(hosts_file: Path, host: str, stamp: int) -> Mapping[str, Any]:
-    del stamp  # part of the cache key only: a changed hosts.yml is read again
-    return host_vars(hosts_file, host)
 
 
 def outcome(result: RunResult) -> str:
@@ -487,24 +344,46 @@ class Applied:
     dry_run: bool
 
 
-def apply(target: Target, names: list[str], *, dry_run: bool, on_progress: OnProgress) -> Applied:
-    """Converge the registry onto the host: the named sites, or the baseline and every site."""
+def apply(
+    target: Target,
+    names: list[str],
+    *,
+    dry_run: bool,
+    on_progress: OnProgress,
+    run: StartedRun | None = None,
+) -> Applied:
+    """Converge the registry onto the host: the named sites, or the baseline and every site.
+
+    ``run``: the command's run, started by :meth:`Target.apply_run` before
+    this module was imported (the CLI does so); none: started here. It waits,
+    before its first task, until the host's lock is held.
+    """
+    if dry_run:
+        return _apply_dry_run(target, names, on_progress)
+    if run is None:
+        with target.apply_run(names, dry_run=False, on_progress=on_progress) as started:
+            assert started is not None  # not a dry run
+            return _apply(target, names, started, on_progress)
+    return _apply(target, names, run, on_progress)
+
+
+def _apply_dry_run(target: Target, names: list[str], on_progress: OnProgress) -> Applied:
     target.check_inventory()
     registry = Registry(target.sites_file)
     purpose = f"apply {' '.join(names)}" if names else "apply (all)"
     with registry.locked(timeout=target.lock_timeout, purpose=purpose):
-        loaded = registry.load()
-        _known_sites(target, loaded, names)
-        if dry_run:
-            chosen = _chosen(loaded, names)
-            playbook, extravars = _apply_playbook(names)
-            result = target.run(playbook, extravars, check=True, on_progress=on_progress)
-            return Applied(chosen, result, dry_run=True)
-        # The run starts now and waits, before its first task, for the lock.
-        with (
-            target.started(*_apply_playbook(names), on_progress=on_progress) as run,
-            on_host(target, purpose, names, on_progress) as session,
-        ):
+        chosen = _chosen(_known_sites(target, registry.load(), names), names)
+        playbook, extravars = apply_playbook(names)
+        result = target.run(playbook, extravars, check=True, on_progress=on_progress)
+        return Applied(chosen, result, dry_run=True)
+
+
+def _apply(target: Target, names: list[str], run: StartedRun, on_progress: OnProgress) -> Applied:
+    registry = Registry(target.sites_file)
+    purpose = f"apply {' '.join(names)}" if names else "apply (all)"
+    with registry.locked(timeout=target.lock_timeout, purpose=purpose):
+        loaded = _known_sites(target, registry.load(), names)
+        with on_host(target, purpose, names, on_progress) as session:
             current = reconcile(target, registry, session, on_progress, loaded=loaded)
             _known_sites(target, current, names)
             chosen = _chosen(current, names)
@@ -647,18 +526,15 @@ def _chosen(current: HostSites, names: list[str]) -> list[str]:
     return names or [n for n, s in current.sites.items() if s.status != SiteStatus.REMOVING]
 
 
-def _known_sites(target: Target, current: HostSites, names: list[str]) -> None:
+def _known_sites(target: Target, current: HostSites, names: list[str]) -> HostSites:
+    """``current``, once every name in ``names`` is one of its sites."""
     unknown = [n for n in names if n not in current.sites]
     if unknown:
         raise SiteModelError(
             str(target.sites_file),
             [f"site: {n!r} is not in the registry of {target.host}" for n in unknown],
         )
-
-
-def _apply_playbook(names: list[str]) -> tuple[str, dict[str, Any]]:
-    """The playbook and extra variables that converge the named sites (none: all)."""
-    return (SITE_PLAYBOOK, {"siteops_only": names}) if names else (ALL_PLAYBOOK, {})
+    return current
 
 
 @dataclass(frozen=True)

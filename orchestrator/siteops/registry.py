@@ -28,14 +28,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
-from pydantic import ValidationError
 
 from siteops import yamltext
 from siteops.errors import SiteModelError, describe
 from siteops.inventory import load_host_sites, parse_host_sites
-from siteops.model import HostSites
+
+if TYPE_CHECKING:
+    from siteops.model import HostSites
 
 HEADER = """\
 # Written by siteops: the sites of this host (siteops_sites) and the sites
@@ -226,6 +228,11 @@ class Registry:
             raise RuntimeError(
                 f"{self.path}: save() needs the lock; use `with Registry(path).locked(...)`"
             )
+        # Imported here, as in siteops.inventory: only what reads or saves sites needs them.
+        from pydantic import ValidationError
+
+        from siteops.model import HostSites
+
         try:
             checked = HostSites.model_validate(sites.to_yaml_data())
         except ValidationError as exc:

@@ -17,9 +17,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from siteops.errors import SiteModelError, describe
-from siteops.model import HostSites, Runtime, Site
+from siteops.model import HostSites, Site
 from siteops.naming import check_site_name, normalize_domain
 from siteops.ports import MAX_BLOCK, default_port, ports_of, range_for_component
+from siteops.runtime import Runtime
 
 # The start command of a frontend per runtime, run by systemd in current/ with
 # PORT (the component's own port) and HOST=127.0.0.1 set from the site's .env.
