@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import json
 import os
+import re
+import subprocess
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -33,6 +37,50 @@ def local_ansible_env() -> dict[str, str]:
         "ANSIBLE_LOCALHOST_WARNING": "false",
         "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
     }
+
+
+# A lookup that returns one Python expression's value, as the worker of a task
+# computes it (gc and sys imported), and a play on localhost that prints it as
+# JSON without spaces (Ansible's YAML output folds long lines at spaces).
+_PROBE = """
+import gc, json, sys
+from ansible.plugins.lookup import LookupBase
+
+class LookupModule(LookupBase):
+    def run(self, terms, variables=None, **kwargs):
+        return [json.dumps({expression}, separators=(",", ":"))]
+"""
+_PROBE_PLAY = """
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - ansible.builtin.debug:
+        msg: "probe={{ lookup('probe') }};"
+"""
+
+
+def probe_in_a_worker(
+    tmp_path: Path,
+    expression: str,
+    *,
+    command: Sequence[str] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Any:
+    """``expression`` in the worker of a task of a real ansible-playbook run (``command``)."""
+    (tmp_path / "lookup_plugins").mkdir(exist_ok=True)
+    probe = _PROBE.format(expression=expression)
+    (tmp_path / "lookup_plugins" / "probe.py").write_text(probe, encoding="utf-8")
+    (tmp_path / "probe.yml").write_text(_PROBE_PLAY, encoding="utf-8")
+    playbook = command or [str(Path(sys.executable).parent / "ansible-playbook")]
+    run = subprocess.run(
+        [*playbook, "-i", "localhost,", str(tmp_path / "probe.yml")],
+        env=dict(env or local_ansible_env()), cwd=tmp_path, capture_output=True, text=True,
+        check=False, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    (found,) = re.findall(r"probe=(\S*?);", run.stdout)
+    return json.loads(found)
 
 
 def load_plugin(path: Path, name: str) -> ModuleType:

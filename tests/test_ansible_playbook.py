@@ -2,46 +2,18 @@
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 from siteops.ansible_playbook import GC_THRESHOLD
 from siteops.runner import ANSIBLE_PLAYBOOK
-from tests.conftest import local_ansible_env
-
-# What the garbage collector of a task's worker (forked from ansible-playbook) is set to.
-LOOKUP = """
-import gc
-from ansible.plugins.lookup import LookupBase
-
-class LookupModule(LookupBase):
-    def run(self, terms, variables=None, **kwargs):
-        return [",".join(str(n) for n in gc.get_threshold())]
-"""
-PLAY = """
-- hosts: localhost
-  connection: local
-  gather_facts: false
-  tasks:
-    - ansible.builtin.debug:
-        msg: "threshold={{ lookup('gc_threshold') }};"
-"""
+from tests.conftest import local_ansible_env, probe_in_a_worker
 
 
 def _threshold(tmp_path: Path, command: list[str]) -> tuple[int, ...]:
-    (tmp_path / "lookup_plugins").mkdir(exist_ok=True)
-    (tmp_path / "lookup_plugins" / "gc_threshold.py").write_text(LOOKUP, encoding="utf-8")
-    (tmp_path / "play.yml").write_text(PLAY, encoding="utf-8")
-    run = subprocess.run(
-        [*command, "-i", "localhost,", str(tmp_path / "play.yml")],
-        env=local_ansible_env(), cwd=tmp_path, capture_output=True, text=True, check=False,
-        timeout=120,
-    )  # fmt: skip
-    assert run.returncode == 0, run.stdout + run.stderr
-    (found,) = re.findall(r"threshold=([\d,]+);", run.stdout)
-    return tuple(int(n) for n in found.split(","))
+    """What the garbage collector of a task's worker (forked from ansible-playbook) is set to."""
+    return tuple(probe_in_a_worker(tmp_path, "gc.get_threshold()", command=command))
 
 
 def test_siteops_runs_play_with_the_raised_collector_threshold(tmp_path: Path) -> None:

@@ -11,35 +11,15 @@ it found already imported (the task itself uses none of them).
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import REPO, local_ansible_env
+from tests.conftest import REPO, local_ansible_env, probe_in_a_worker
 
 CALLBACK = "ansible_collections.siteops.hosting.plugins.callback.gc_freeze"
 FILTERS = "ansible_collections.siteops.hosting.plugins.filter.siteops"
 DECODER = "ansible.module_utils._internal._json._profiles._module_legacy_m2c"
-
-LOOKUP = f"""
-import gc, sys
-from ansible.plugins.lookup import LookupBase
-
-class LookupModule(LookupBase):
-    def run(self, terms, variables=None, **kwargs):
-        inherited = [name for name in {[FILTERS, DECODER]!r} if name in sys.modules]
-        return ["frozen=%d inherited=%s;" % (gc.get_freeze_count(), ",".join(inherited))]
-"""
-
-PLAY = """
-- hosts: localhost
-  connection: local
-  gather_facts: false
-  tasks:
-    - ansible.builtin.debug:
-        msg: "{{ lookup('frozen_objects') }}"
-"""
 
 # Run by ansible-playbook's Python: the callback's warm-up as the collection
 # loader finds it, then what templating a string adds to Jinja's lexer cache.
@@ -59,18 +39,13 @@ print(json.dumps([missing, lexers, len(AnsibleEnvironment._lexer_cache)]))
 
 def _worker(tmp_path: Path, config: Path) -> tuple[int, list[str]]:
     """What a task's worker inherited: its frozen objects, the warmed modules it found."""
-    (tmp_path / "lookup_plugins").mkdir(exist_ok=True)
-    (tmp_path / "lookup_plugins" / "frozen_objects.py").write_text(LOOKUP, encoding="utf-8")
-    (tmp_path / "play.yml").write_text(PLAY, encoding="utf-8")
     env = {**local_ansible_env(), "ANSIBLE_CONFIG": str(config), "ANSIBLE_STRATEGY": "linear"}
-    run = subprocess.run(
-        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,",
-         str(tmp_path / "play.yml")],
-        env=env, capture_output=True, text=True, check=False, timeout=120,
-    )  # fmt: skip
-    assert run.returncode == 0, run.stdout + run.stderr
-    ((frozen, inherited),) = re.findall(r"frozen=(\d+) inherited=([^;]*);", run.stdout)
-    return int(frozen), [name for name in inherited.split(",") if name]
+    frozen, inherited = probe_in_a_worker(
+        tmp_path,
+        f"(gc.get_freeze_count(), [m for m in {[FILTERS, DECODER]!r} if m in sys.modules])",
+        env=env,
+    )
+    return int(frozen), list(inherited)
 
 
 def test_with_the_checkout_s_ansible_cfg_each_worker_inherits_a_frozen_heap(
