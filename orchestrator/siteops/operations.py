@@ -367,11 +367,15 @@ def apply(
     return _apply(target, names, run, on_progress)
 
 
+def _apply_purpose(names: list[str]) -> str:
+    """What an apply of ``names`` says it is doing (the locks' holder, the audit log)."""
+    return f"apply {' '.join(names)}" if names else "apply (all)"
+
+
 def _apply_dry_run(target: Target, names: list[str], on_progress: OnProgress) -> Applied:
     target.check_inventory()
     registry = Registry(target.sites_file)
-    purpose = f"apply {' '.join(names)}" if names else "apply (all)"
-    with registry.locked(timeout=target.lock_timeout, purpose=purpose):
+    with registry.locked(timeout=target.lock_timeout, purpose=_apply_purpose(names)):
         chosen = _chosen(_known_sites(target, registry.load(), names), names)
         playbook, extravars = apply_playbook(names)
         result = target.run(playbook, extravars, check=True, on_progress=on_progress)
@@ -380,7 +384,7 @@ def _apply_dry_run(target: Target, names: list[str], on_progress: OnProgress) ->
 
 def _apply(target: Target, names: list[str], run: StartedRun, on_progress: OnProgress) -> Applied:
     registry = Registry(target.sites_file)
-    purpose = f"apply {' '.join(names)}" if names else "apply (all)"
+    purpose = _apply_purpose(names)
     with registry.locked(timeout=target.lock_timeout, purpose=purpose):
         loaded = _known_sites(target, registry.load(), names)
         with on_host(target, purpose, names, on_progress) as session:

@@ -20,7 +20,7 @@ from typing import Any
 
 from siteops.errors import SiteModelError
 from siteops.hostrelease import facts_of
-from siteops.inventory import sites_path
+from siteops.inventory import HOSTS_FILE, sites_path
 from siteops.remote import host_vars
 from siteops.resources import collections_path
 from siteops.runner import Progress, RunResult, StartedRun, started_playbook
@@ -61,7 +61,7 @@ class Target:
 
     @property
     def hosts_file(self) -> Path:
-        return self.inventory / "hosts.yml"
+        return self.inventory / HOSTS_FILE
 
     @property
     def sites_file(self) -> Path:
