@@ -22,7 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from siteops.errors import HostRefused
-from siteops.inventory import hosts_mapping, hosts_yaml_text, inventory_hosts, read_hosts_yaml
+from siteops.inventory import (
+    HOSTS_FILE,
+    hosts_mapping,
+    hosts_yaml_text,
+    inventory_hosts,
+    read_hosts_yaml,
+)
 from siteops.registry import write_atomically
 from siteops.remote import INVENTORY_DIR
 
@@ -228,7 +234,7 @@ def merged_known_hosts(current: str, accepted: str) -> str:
 
 def write_host(inventory: Path, name: str, entry: dict[str, Any], accepted: str) -> None:
     """Add ``name`` to ``hosts.yml``, its host keys to ``known_hosts`` (caller holds the lock)."""
-    hosts_file = inventory / "hosts.yml"
+    hosts_file = inventory / HOSTS_FILE
     known_hosts = inventory / KNOWN_HOSTS
     current = known_hosts.read_text("utf-8") if known_hosts.is_file() else ""
     write_atomically(known_hosts, merged_known_hosts(current, accepted))

@@ -45,6 +45,7 @@ from siteops.hostfacts import (
 )
 from siteops.hostlock import HostSession, holder_text, host_session
 from siteops.inventory import (
+    HOSTS_FILE,
     hosts_mapping,
     inventory_hosts,
     load_host_sites,
@@ -909,7 +910,7 @@ def _host_summary(inventory: Path, name: str, variables: dict[str, Any]) -> dict
 
 def host_summaries(inventory: Path) -> list[dict[str, Any]]:
     """Every host of the inventory with its login and its sites (from the files only)."""
-    hosts_file = inventory / "hosts.yml"
+    hosts_file = inventory / HOSTS_FILE
     data = read_hosts_yaml(hosts_file)
     entries = hosts_mapping(data, str(hosts_file)) if data else {}
     return [

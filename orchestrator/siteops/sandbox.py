@@ -38,6 +38,7 @@ from typing import Any
 
 from siteops.errors import SiteModelError
 from siteops.inventory import (
+    HOSTS_FILE,
     hosts_mapping,
     hosts_yaml_text,
     inventory_hosts,
@@ -105,7 +106,7 @@ class Sandbox:
 
     @property
     def hosts_file(self) -> Path:
-        return self.inventory / "hosts.yml"
+        return self.inventory / HOSTS_FILE
 
     @property
     def ca_file(self) -> Path:
