@@ -50,14 +50,23 @@ def wait_for(check: object, seconds: float) -> bool:
     return False
 
 
-def start_parent(tmp_path: Path, run_id: str) -> subprocess.Popen[bytes]:
-    script = guard_script(tmp_path, [sys.executable])
+def private_dir(tmp_path: Path) -> Path:
+    """A run's private directory, as siteops makes it: the run's extra variables in it."""
+    private = tmp_path / "siteops-run-test"
+    private.mkdir(mode=0o700)
+    (private / "extravars.json").write_text('{"site_env": {"SECRET_KEY": "s3cret"}}')
+    return private
+
+
+def start_parent(private: Path, run_id: str) -> subprocess.Popen[bytes]:
+    script = guard_script(private, [sys.executable])
     return subprocess.Popen([sys.executable, "-c", PARENT, str(script), COMMAND, run_id])
 
 
 def test_a_killed_siteops_takes_its_whole_run_with_it(tmp_path: Path) -> None:
     run_id = uuid.uuid4().hex
-    parent = start_parent(tmp_path, run_id)
+    private = private_dir(tmp_path)
+    parent = start_parent(private, run_id)
     try:
         # The guarded command and its grandchild, both carrying the mark, the
         # grandchild in a session of its own (out of reach of the guard's group).
@@ -69,6 +78,8 @@ def test_a_killed_siteops_takes_its_whole_run_with_it(tmp_path: Path) -> None:
         parent.send_signal(signal.SIGKILL)
         parent.wait()
         assert wait_for(lambda: not marked(run_id), 5), f"left running: {marked(run_id)}"
+        # Nobody is left to remove the run's secrets but the guard.
+        assert wait_for(lambda: not private.exists(), 5), sorted(private.iterdir())
     finally:
         for pid in marked(run_id):
             os.kill(pid, signal.SIGKILL)
@@ -79,7 +90,8 @@ def test_a_run_that_ends_by_itself_passes_its_status_and_leaves_the_rest(
     tmp_path: Path,
 ) -> None:
     run_id = uuid.uuid4().hex
-    script = guard_script(tmp_path, [sys.executable])
+    private = private_dir(tmp_path)
+    script = guard_script(private, [sys.executable])
     code = textwrap.dedent(
         """
         import subprocess, sys
@@ -94,6 +106,8 @@ def test_a_run_that_ends_by_itself_passes_its_status_and_leaves_the_rest(
         assert done.returncode == 3
         # What the run left on purpose (an ssh control master, say) is not killed.
         assert len(marked(run_id)) == 1
+        # siteops, still there, reads the run's files and removes them itself.
+        assert (private / "extravars.json").is_file()
     finally:
         for pid in marked(run_id):
             os.kill(pid, signal.SIGKILL)
@@ -123,9 +137,14 @@ def test_without_a_death_signal_the_guard_sees_its_parent_gone(tmp_path: Path) -
     )
     try:
         assert wait_for(lambda: marked(run_id) == [child.pid], 5)
+        private = private_dir(tmp_path)
         started = time.monotonic()
-        guard._watch(parent=os.getppid() + 1_000_000, child=child, run_id=run_id, kill_group=False)
+        guard._watch(
+            parent=os.getppid() + 1_000_000, child=child, run_id=run_id, private=private,
+            kill_group=False,
+        )  # fmt: skip
         assert child.wait(timeout=5) == -signal.SIGKILL
         assert time.monotonic() - started < 1
+        assert not private.exists()
     finally:
         child.kill()

@@ -515,8 +515,12 @@ def test_a_runs_wiring(tmp_path: Path, private_tmp: Path, monkeypatch: pytest.Mo
     assert kwargs["cmdline"].endswith(f" --check {REPO / 'playbooks' / 'site.yml'}")
     assert kwargs["binary"].endswith("/siteops-guard")
     assert seen[0].guard.startswith("#!/bin/sh\nexec ")
+    # The guard gets the run's private directory, to remove it if siteops dies.
+    private = Path(kwargs["binary"]).parent
+    assert private.parent == private_tmp
     assert seen[0].guard.endswith(
-        f' -m siteops.guard "$PPID" {sys.executable} -P -m siteops.ansible_playbook "$@"\n'
+        f' -m siteops.guard "$PPID" --private {private}'
+        f' {sys.executable} -P -m siteops.ansible_playbook "$@"\n'
     )
     # The secret went through a private file only: not the command line, not the environment.
     assert seen[0].extravars == {"siteops_only": ["shop"], "db_password": "hunter2-secret"}

@@ -15,7 +15,10 @@ The guard
 - passes ansible-playbook's exit status on when it ends by itself;
 - on SIGTERM, SIGHUP or SIGINT (siteops gone, or a cancelled run) kills its
   process group (its own: it leads it) and every process that carries the
-  run's mark, then exits.
+  run's mark, then exits;
+- when siteops is gone, also removes the run's private directory (the one
+  holding the guard script, and the run's extra variables, secrets among
+  them), which siteops itself removes after every run it sees end.
 
 A run killed that way is finished by running the same command again: every
 siteops playbook is safe to run again.
@@ -27,6 +30,7 @@ import contextlib
 import ctypes
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -38,6 +42,7 @@ from pathlib import Path
 from types import FrameType
 
 RUN_ID = "SITEOPS_RUN_ID"
+PRIVATE_OPTION = "--private"
 _PR_SET_PDEATHSIG = 1
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 
@@ -46,12 +51,15 @@ def guard_script(directory: Path, command: Sequence[str]) -> Path:
     """An executable in ``directory`` that runs ``command`` and its arguments under the guard.
 
     ansible-runner takes one executable as its ``binary``; this one runs
-    ``python -m siteops.guard "$PPID" <command…> "$@"`` with this Python: the
-    guard watches the process that started the script (siteops).
+    ``python -m siteops.guard "$PPID" --private <directory> <command…> "$@"``
+    with this Python: the guard watches the process that started the script
+    (siteops), and removes ``directory`` (the run's private one) if siteops
+    dies before it could.
     """
     script = directory / "siteops-guard"
     module = shlex.join([sys.executable, "-m", "siteops.guard"])
-    line = f'exec {module} "$PPID" {shlex.join(command)} "$@"'
+    private = shlex.join([PRIVATE_OPTION, str(directory)])
+    line = f'exec {module} "$PPID" {private} {shlex.join(command)} "$@"'
     script.write_text(f"#!/bin/sh\n{line}\n", encoding="utf-8")
     script.chmod(0o700)
     return script
@@ -90,8 +98,12 @@ def kill_run(run_id: str, *, kill_group: bool = True) -> None:
                 _kill(pid)
         time.sleep(0.05)
     if kill_group:
-        with contextlib.suppress(OSError):
-            os.killpg(os.getpgrp(), signal.SIGKILL)
+        _kill_own_group()
+
+
+def _kill_own_group() -> None:
+    with contextlib.suppress(OSError):
+        os.killpg(os.getpgrp(), signal.SIGKILL)
 
 
 def _kill(pid: int) -> None:
@@ -107,20 +119,41 @@ def _die_with(parent: int) -> bool:
     return os.getppid() == parent
 
 
+def end_orphaned_run(run_id: str, private: Path | None, *, kill_group: bool = True) -> None:
+    """Kill the run whose siteops is gone and remove its private directory, then the group."""
+    kill_run(run_id, kill_group=False)
+    if private is not None:
+        shutil.rmtree(private, ignore_errors=True)
+    if kill_group:
+        _kill_own_group()
+
+
 def _watch(
-    parent: int, child: subprocess.Popen[bytes], run_id: str, *, kill_group: bool = True
+    parent: int,
+    child: subprocess.Popen[bytes],
+    run_id: str,
+    private: Path | None = None,
+    *,
+    kill_group: bool = True,
 ) -> None:
     while child.poll() is None:
         if os.getppid() != parent:
-            kill_run(run_id, kill_group=kill_group)
+            end_orphaned_run(run_id, private, kill_group=kill_group)
             return
         time.sleep(0.5)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
+    args = list(sys.argv[1:] if argv is None else argv)
+    private: Path | None = None
+    if len(args) > 2 and args[1] == PRIVATE_OPTION:
+        private = Path(args[2])
+        del args[1:3]
     if len(args) < 2 or not args[0].isdigit():
-        print("usage: python -m siteops.guard PARENT_PID COMMAND [ARG...]", file=sys.stderr)
+        print(
+            f"usage: python -m siteops.guard PARENT_PID [{PRIVATE_OPTION} DIR] COMMAND [ARG...]",
+            file=sys.stderr,
+        )
         return 2
     parent, command = int(args[0]), args[1:]
     run_id = os.environ.get(RUN_ID) or uuid.uuid4().hex
@@ -128,7 +161,10 @@ def main(argv: list[str] | None = None) -> int:
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         stopping.append(signum)
-        kill_run(run_id)
+        if os.getppid() != parent:  # siteops is gone: nobody else cleans up
+            end_orphaned_run(run_id, private)
+        else:
+            kill_run(run_id)
 
     # A group of its own (under ansible-runner it already leads its session):
     # killing the group must never reach whoever started the guard.
@@ -137,12 +173,12 @@ def main(argv: list[str] | None = None) -> int:
     for signum in _STOP_SIGNALS:
         signal.signal(signum, stop)
     if not _die_with(parent):
-        kill_run(run_id)
+        end_orphaned_run(run_id, private)
         return 128 + signal.SIGTERM
     child = subprocess.Popen(command, env={**os.environ, RUN_ID: run_id})
     # Where the kernel has no death signal (macOS), or it was missed: a look
     # at the parent twice a second.
-    threading.Thread(target=_watch, args=(parent, child, run_id), daemon=True).start()
+    threading.Thread(target=_watch, args=(parent, child, run_id, private), daemon=True).start()
     while True:
         try:
             status = child.wait()

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from siteops.guard import RUN_ID, marked
+from siteops.guard import PRIVATE_OPTION, RUN_ID, marked
 from siteops.inventory import load_host_sites
 from tests.e2e.conftest import Host, sandbox_host
 
@@ -147,6 +147,17 @@ def _run_of(pid: int) -> tuple[set[int], set[str]]:
     return started, run_ids
 
 
+def _private_dirs(pids: set[int]) -> list[Path]:
+    """The private folders the guards among ``pids`` were given (``--private DIR``)."""
+    found = []
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+            if "siteops.guard" in argv and PRIVATE_OPTION in argv:
+                found.append(Path(argv[argv.index(PRIVATE_OPTION) + 1]))
+    return found
+
+
 def _gone_within(seconds: float, run: tuple[set[int], set[str]], after: str) -> None:
     """Every process of ``run`` (from :func:`_run_of`) ends within ``seconds``."""
     started, run_ids = run
@@ -198,9 +209,13 @@ def test_a_killed_add_site_leaves_nothing_running_and_apply_finishes_it(host: Ho
         if re.match(r"\s+\[[2-9]\]", line):  # the first task is done
             break
     started = _run_of(run.pid)
+    private = _private_dirs(started[0])
+    assert [p.name.startswith("siteops-run-") and p.is_dir() for p in private] == [True]
     run.send_signal(signal.SIGKILL)
     run.wait()
     _gone_within(5, started, "SIGKILL")
+    # The run's private folder (its extra variables: the site's secrets) went with it.
+    assert not private[0].exists()
 
     host.siteops("apply", "echo")
     assert load_host_sites(host.sites_file).sites["echo"].status == "active"
