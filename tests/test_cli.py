@@ -255,3 +255,15 @@ def test_set_refuses_bad_changes_naming_the_field_and_writes_nothing(example_cop
         assert message in out and "refused, nothing was changed" in out
     assert sites.read_bytes() == before
     assert sorted(p.relative_to(example_copy) for p in example_copy.rglob("*")) == listing
+
+
+def test_ctrl_c_anywhere_ends_the_command_as_cancelled(monkeypatch: pytest.MonkeyPatch) -> None:
+    # As Ctrl-C while the command waits for another operator's lock on the host.
+    def interrupted(*_args: object, **_kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("siteops.cli.load_host_sites", interrupted)
+    result = CliRunner().invoke(main, ["-i", str(EXAMPLE_INVENTORY), "--host", "vps1", "list"])
+    assert result.exit_code == 130, result.output
+    assert "siteops: cancelled (Ctrl-C)" in result.output
+    assert "Aborted!" not in result.output

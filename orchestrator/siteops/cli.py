@@ -32,7 +32,7 @@ from siteops.registry import RegistryLocked
 from siteops.release import SourceError
 from siteops.remote import RemoteError, host_vars, log_command, ssh_argv
 from siteops.resources import ProjectNotFound, find_collection, find_testhosts
-from siteops.runner import RunResult
+from siteops.runner import EXIT_CANCELLED, RunResult
 from siteops.runtime import Runtime
 from siteops.sandbox import CONTAINER as SANDBOX_CONTAINER
 from siteops.sandbox import (
@@ -185,7 +185,22 @@ def _check_run(result: RunResult, what: str) -> None:
         _report_failure(ops.RunFailed(what, result, "Fix the cause shown above and try again."))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Siteops(click.Group):
+    """The command group: Ctrl-C ends any command with exit 130, as it ends a playbook run.
+
+    (Click's own answer is "Aborted!" and exit 1, which a script cannot tell
+    from a failure. A prompt's Ctrl-C stays Click's: nothing was done.)
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo("\nsiteops: cancelled (Ctrl-C)", err=True)
+            raise SystemExit(EXIT_CANCELLED) from None
+
+
+@click.group(cls=_Siteops, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="siteops")
 @click.option(
     "--inventory",
