@@ -7,6 +7,7 @@ Sites: neta (python on 3100), netb (node on 3110, python api on 4010), netc
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import subprocess
 import time
@@ -19,17 +20,21 @@ REPO = Path(__file__).resolve().parents[3]
 PORTS = {"neta": [3100], "netb": [3110, 4010], "netc": [3120]}
 REFUSED = "ConnectionRefusedError: [Errno 111] Connection refused"
 PROBE = (
-    "import socket, sys\n"
+    "import socket, sys, time\n"
+    "started = time.monotonic()\n"
     "try:\n"
     "    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5).close()\n"
-    "    print('connected')\n"
+    "    print('connected', end='')\n"
     "except OSError as exc:\n"
-    "    print(f'{type(exc).__name__}: {exc}')\n"
+    "    print(f'{type(exc).__name__}: {exc}', end='')\n"
+    "print(f' after {time.monotonic() - started:.3f}s')\n"
 )
+TOOK = re.compile(r" after (\d+\.\d+)s$")
 
 
 def tcp_connect(host: testinfra.host.Host, user: str, port: int, address: str = "127.0.0.1") -> str:
-    """What ``user`` gets from connect(2): ``connected`` or the error, e.g. ECONNREFUSED."""
+    """What ``user`` gets from connect(2), ``connected`` or the error (e.g. ECONNREFUSED),
+    and how long connect took on the host: ``… after 0.001s``."""
     return host.check_output(
         f"runuser -u {user} -- python3 -c {shlex.quote(PROBE)} {address} {port}"
     )
@@ -50,11 +55,10 @@ def test_a_site_is_refused_at_once_on_other_sites_ports(
     host: testinfra.host.Host, user: str, site: str
 ) -> None:
     for port in PORTS[site]:
-        started = time.monotonic()
         answer = tcp_connect(host, user, port)
-        elapsed = time.monotonic() - started
         assert REFUSED in answer, answer
-        assert elapsed < 2, f"refused, not dropped: took {elapsed:.1f}s"
+        took = TOOK.search(answer)
+        assert took is not None and float(took[1]) < 1, f"refused, not dropped: {answer}"
 
 
 @pytest.mark.parametrize("site", sorted(PORTS))
@@ -85,7 +89,8 @@ def test_ipv6_loopback_is_guarded_too(host: testinfra.host.Host) -> None:
         "python3 -m http.server --bind ::1 --directory /tmp 5010"
     )
     try:
-        for _ in range(50):
+        deadline = time.monotonic() + 60  # Python's start is slow on a busy machine
+        while time.monotonic() < deadline:
             if host.run("curl -s -o /dev/null http://[::1]:5010/").rc == 0:
                 break
             time.sleep(0.1)
