@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -12,6 +13,15 @@ from pathlib import Path
 from tests.conftest import REPO
 
 SITEOPS = str(Path(sys.executable).parent / "siteops")
+
+
+def _as_from_a_terminal() -> None:
+    """A siteops started here takes Ctrl-C (SIGINT) as it does at a terminal.
+
+    The tests may themselves run with SIGINT ignored (a background job of a
+    shell without job control), which their children would inherit.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 class Host:
@@ -51,6 +61,7 @@ class Host:
             env=self.env,
             cwd=REPO,
             check=False,
+            preexec_fn=_as_from_a_terminal,
         )
         print(
             f"$ siteops --host {self.host} {' '.join(args)} -> {done.returncode}\n"
@@ -68,6 +79,7 @@ class Host:
             text=True,
             env=self.env,
             cwd=REPO,
+            preexec_fn=_as_from_a_terminal,
         )
 
     def ssh(self, command: str) -> subprocess.CompletedProcess[str]:
