@@ -623,6 +623,20 @@ def test_ctrl_c_sets_the_cancel_event_only_while_the_run_lasts() -> None:
         signal.raise_signal(signal.SIGINT)
 
 
+def test_an_ignored_ctrl_c_stays_ignored_during_the_run() -> None:
+    # siteops started as a background job by a shell without job control.
+    cancel = threading.Event()
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with ctrl_c_cancels(cancel):
+            assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+            signal.raise_signal(signal.SIGINT)
+        assert not cancel.is_set()
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
 # --- one real run ----------------------------------------------------------------
 
 REAL_PLAYBOOK = """\

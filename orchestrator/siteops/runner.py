@@ -503,12 +503,18 @@ def ctrl_c_cancels(cancel: threading.Event) -> Iterator[None]:
     A ``KeyboardInterrupt`` can strike anywhere in the main thread, including
     between the checks of a wait loop; a handler that only sets an event
     cannot be lost that way. Outside the main thread (where signal handlers
-    cannot be set) this does nothing: cancel through the event instead.
+    cannot be set) this does nothing: cancel through the event instead. Nor
+    where SIGINT is ignored (siteops started as a background job by a shell
+    without job control: Ctrl-C at that terminal is not meant for it), as
+    Python itself then raises no ``KeyboardInterrupt``.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     previous = signal.getsignal(signal.SIGINT)
+    if previous == signal.SIG_IGN:
+        yield
+        return
     signal.signal(signal.SIGINT, lambda _signum, _frame: cancel.set())
     try:
         yield
